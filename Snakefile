@@ -1,0 +1,17 @@
+# The pipeline's table of contents: each stage is one rule file calling `python -m las.<stage>`.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "conf/pipeline/embedded.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/fit_hg.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

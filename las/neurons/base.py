@@ -1,0 +1,151 @@
+"""The neuron base: validation, the mode switch and the step loop (METHOD.md M6).
+
+Numerics (the contract every neuron keeps):
+
+* thresholds and fitted parameters are stored as float32 buffers; on a call they are first cast to
+  the input's dtype (so every spike weight ``tau * 2**-t`` is exactly representable in it) and then
+  to float64;
+* all neuron arithmetic (codes, membrane potentials, outputs) runs in float64. With float32
+  parameters and ``T <= MAX_T`` every spike weight, every partial sum of a train and every closed
+  form value is exactly representable in float64, so ``spikes(x).sum(0, dtype=torch.float64)``
+  equals the closed form bit for bit, and both modes return that value cast to ``x.dtype``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from las.errors import NonFiniteActivationError
+from las.modes import Mode
+
+#: Largest supported number of time steps: float32 mantissa (24 bits) + T bits must fit in float64's
+#: 53-bit mantissa for the train to sum exactly.
+MAX_T = 29
+
+ThresholdLike = float | Tensor
+
+
+def check_steps(T: int, name: str = "T") -> int:
+    """Return ``T`` if it is an integer in ``[1, MAX_T]``, else raise ``ValueError`` naming it."""
+    if isinstance(T, bool) or not isinstance(T, int) or not 1 <= T <= MAX_T:
+        raise ValueError(f"{name} must be an integer in [1, {MAX_T}], got {T!r}")
+    return T
+
+
+def as_threshold(value: ThresholdLike, name: str) -> Tensor:
+    """Validate a threshold (scalar, per-tensor or per-channel) and return it as float32.
+
+    Raises ``ValueError`` naming ``name`` if any entry is not finite or not strictly positive.
+    """
+    tensor = torch.as_tensor(value, dtype=torch.float32).detach().clone()
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if (tensor <= 0).any():
+        raise ValueError(f"{name} must be > 0 everywhere, got min {tensor.min().item():g}")
+    return tensor
+
+
+def threshold_for(param: Tensor, x: Tensor, name: str) -> Tensor:
+    """Broadcast a stored threshold to ``x``: cast to ``x.dtype`` then float64.
+
+    Raises ``ValueError`` naming ``name`` when its shape does not broadcast to ``x.shape``
+    (per-channel thresholds align with the trailing dimensions of ``x``).
+    """
+    try:
+        shape = torch.broadcast_shapes(param.shape, x.shape)
+    except RuntimeError:
+        shape = None
+    if shape != x.shape:
+        raise ValueError(
+            f"{name} of shape {tuple(param.shape)} does not broadcast to the input shape "
+            f"{tuple(x.shape)}; per-channel thresholds must match the trailing dimensions"
+        )
+    return param.to(device=x.device, dtype=x.dtype).double()
+
+
+def check_finite(x: Tensor, site: str | None) -> None:
+    """Raise :class:`NonFiniteActivationError` naming ``site`` if ``x`` holds NaN or Inf."""
+    if not torch.isfinite(x).all():
+        n_nan = int(torch.isnan(x).sum())
+        raise NonFiniteActivationError(
+            site, n_nan, int(x.numel() - torch.isfinite(x).sum()) - n_nan
+        )
+
+
+def popcount(code: Tensor, bits: int) -> Tensor:
+    """Number of 1-bits in the lowest ``bits`` bits of a non-negative int64 tensor (M1)."""
+    count = torch.zeros_like(code)
+    for k in range(bits):
+        count += (code >> k) & 1
+    return count
+
+
+class SpikingNeuron(nn.Module, ABC):
+    """Base of all neurons: one pure step function plus its closed form.
+
+    Subclasses implement :meth:`init_state`, :meth:`step` and :meth:`closed_form`. The base gives:
+
+    * ``neuron(x)``: the output, same shape and dtype as ``x``; in ``FAST`` mode from the closed
+      form, in ``SPIKE`` mode as the float64 sum of the simulated train;
+    * ``neuron.spikes(x)``: the weighted spike train, shape ``[T, *x.shape]``;
+    * ``neuron.count(x)``: exact spikes per element (int64) from the closed form.
+    """
+
+    def __init__(self, T: int, site: str | None = None, mode: Mode | str = Mode.FAST) -> None:
+        super().__init__()
+        self.T = check_steps(T)
+        self.site = site
+        self.mode = Mode.parse(mode)
+
+    @abstractmethod
+    def init_state(self, x: Tensor) -> Any:
+        """State before step 1 for the finite-checked input ``x`` (in its own dtype)."""
+
+    @abstractmethod
+    def step(self, state: Any, t: int) -> tuple[Tensor, Tensor, Any]:
+        """Step ``t`` (1-based): return (weighted output, fired mask, next state), float64/bool."""
+
+    @abstractmethod
+    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Return (float64 output value, int64 spike count) for finite input ``x`` in one pass."""
+
+    def simulate(self, x: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield (weighted output, fired mask) for steps ``t = 1..T`` of the explicit simulation."""
+        check_finite(x, self.site)
+        state = self.init_state(x)
+        for t in range(1, self.T + 1):
+            out, fired, state = self.step(state, t)
+            yield out, fired
+
+    def spikes(self, x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+        """The weighted spike train ``[T, *x.shape]`` in ``dtype`` (default ``x.dtype``).
+
+        Holds one train in memory (the result) plus one step of state.
+        """
+        train = torch.empty((self.T, *x.shape), dtype=dtype or x.dtype, device=x.device)
+        for t, (out, _) in enumerate(self.simulate(x)):
+            train[t] = out
+        return train
+
+    def count(self, x: Tensor) -> Tensor:
+        """Exact number of spikes per element (int64, shape of ``x``) from the closed form."""
+        check_finite(x, self.site)
+        return self.closed_form(x)[1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.mode is Mode.FAST:
+            check_finite(x, self.site)
+            value = self.closed_form(x)[0]
+        else:
+            value = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+            for out, _ in self.simulate(x):
+                value += out
+        return value.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}, mode={self.mode.value}, site={self.site!r}"

@@ -1,0 +1,129 @@
+"""HG neuron: a gate routing each input to one of N fitted FS sub-neurons (METHOD.md M4)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from las.modes import Mode
+from las.neurons.base import SpikingNeuron, check_steps, popcount
+from las.neurons.mt import BitSerialState, bit_step, code_units
+
+Symmetry = Literal["none", "even"]
+
+
+class HGNeuron(SpikingNeuron):
+    """Hierarchically gated neuron (M4) approximating a scalar function on ``[l, r]``.
+
+    Level 1, the gate: comparators against ``edges[1:-1]`` route each (clamped) input to segment
+    ``i`` = ``[edges[i], edges[i+1])``. Level 2: segment ``i`` is an FS neuron (M3) with
+    ``h(t) = th(t) = w_i 2**-t`` (it bit-serially encodes ``x - edges[i]``, ``w_i`` the segment
+    width) and output weights ``d(t) = delta_i 2**(K-t)``, offset ``b = -offset_i``; so its
+    output is ``offset_i + delta_i * q`` with ``q = min(floor((x - edges[i]) 2**K / w_i),
+    2**K - 1)`` and it fires ``popcount(q)`` spikes. The exact hierarchy of M4 (``e^floor *
+    e^frac``, octave normalisation for ``1/x``) lives in how the fitting places the edges
+    (integer- or octave-aligned segments sharing one relative-error profile), not in extra code.
+
+    Args:
+        edges: ``[N+1]`` ascending segment edges, ``edges[0] = l``, ``edges[-1] = r``.
+        delta: ``[N]`` output weight of the lowest bit per segment.
+        offset: ``[N]`` output at the segment's left edge.
+        K: steps of each FS sub-neuron.
+        symmetry: ``"even"`` evaluates on ``|x|`` (for ``x**2``).
+        name: the approximated function, for reports.
+
+    The offset is emitted with the step-1 spike, so a train in the input's dtype may round there:
+    ``spikes(x, dtype=torch.float64)`` sums bit-exactly to ``neuron(x)`` (fitted parameters are
+    snapped to a dyadic grid for that, see :mod:`las.fitting.hg_fit`).
+
+    Inputs outside ``[l, r]`` are clamped; ``n_clamped`` counts them (reset with :meth:`reset`).
+    Parameters are float32; arithmetic is float64 (see ``las.neurons.base``).
+    """
+
+    def __init__(
+        self,
+        edges: Tensor,
+        delta: Tensor,
+        offset: Tensor,
+        K: int = 16,
+        symmetry: Symmetry = "none",
+        name: str = "f",
+        site: str | None = None,
+        mode: Mode | str = Mode.FAST,
+    ) -> None:
+        edges32 = torch.as_tensor(edges, dtype=torch.float32)
+        n = edges32.numel() - 1
+        if edges32.ndim != 1 or n < 1 or not bool((edges32.diff() > 0).all()):
+            raise ValueError("edges must be a 1-d strictly ascending tensor of >= 2 entries")
+        for label, p in (("delta", delta), ("offset", offset)):
+            if torch.as_tensor(p).shape != (n,):
+                raise ValueError(f"{label} must have shape [{n}] (one per segment)")
+        if symmetry not in ("none", "even"):
+            raise ValueError(f"symmetry must be 'none' or 'even', got {symmetry!r}")
+        super().__init__(check_steps(K, "K"), site, mode)
+        self.register_buffer("edges", edges32)
+        self.register_buffer("delta", torch.as_tensor(delta, dtype=torch.float32))
+        self.register_buffer("offset", torch.as_tensor(offset, dtype=torch.float32))
+        self.register_buffer("n_clamped", torch.zeros((), dtype=torch.int64))
+        self.symmetry: Symmetry = symmetry
+        self.name = name
+
+    @property
+    def K(self) -> int:
+        """Steps of each FS sub-neuron (the neuron's own ``T``)."""
+        return self.T
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The calibrated input range ``(l, r)``."""
+        return float(self.edges[0]), float(self.edges[-1])
+
+    def reset(self) -> None:
+        """Zero the out-of-range counter."""
+        self.n_clamped.zero_()
+
+    def _input(self, x: Tensor) -> Tensor:
+        return x.double().abs() if self.symmetry == "even" else x.double()
+
+    def out_of_range(self, x: Tensor) -> Tensor:
+        """Mask of inputs outside ``[l, r]`` (they are clamped)."""
+        a, edges = self._input(x), self.edges.double()
+        return (a < edges[0]) | (a > edges[-1])
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.n_clamped += int(self.out_of_range(x).sum())
+        return super().forward(x)
+
+    def _route(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Return (segment index, units of the segment's encoder) for input ``x`` (any dtype)."""
+        edges = self.edges.double()
+        a = self._input(x).clamp(edges[0], edges[-1])
+        seg = torch.bucketize(a, edges[1:-1], right=True)
+        width = (edges[1:] - edges[:-1])[seg]
+        return seg, code_units(a - edges[seg], width, self.K)
+
+    def init_state(self, x: Tensor) -> tuple[BitSerialState, Tensor]:
+        seg, units = self._route(x)
+        weight = self.delta.double()[seg] * 2.0**self.K
+        return BitSerialState(torch.ones_like(units), units, weight), self.offset.double()[seg]
+
+    def step(
+        self, state: tuple[BitSerialState, Tensor], t: int
+    ) -> tuple[Tensor, Tensor, tuple[BitSerialState, Tensor]]:
+        bits, offset = state
+        out, fired, bits = bit_step(bits, t, self.K)
+        if t == 1:
+            out = out + offset
+        return out, fired, (bits, offset)
+
+    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        seg, units = self._route(x)
+        q = torch.floor(units)
+        value = self.offset.double()[seg] + self.delta.double()[seg] * q
+        return value, popcount(q.long(), self.K)
+
+    def extra_repr(self) -> str:
+        l, r = self.bounds
+        return f"{self.name}, segments={self.delta.numel()}, range=[{l:g}, {r:g}], K={self.K}"

@@ -1,0 +1,85 @@
+"""MT neuron: multi-threshold, bit-serial (METHOD.md M1)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from las.modes import Mode
+from las.neurons.base import SpikingNeuron, ThresholdLike, as_threshold, popcount, threshold_for
+
+
+class BitSerialState(NamedTuple):
+    """Simulation state of a bit-serial encoder, membrane potential in units of ``tau / 2**T``."""
+
+    sign: Tensor
+    v_units: Tensor
+    tau: Tensor
+
+
+def code_units(magnitude: Tensor, tau: Tensor, T: int) -> Tensor:
+    """``min(|x| * 2**T / tau, 2**T - 1)`` in float64: ``v(1)`` of M1 in units of ``tau/2**T``.
+
+    Its floor is the T-bit code ``q`` of M1 (floor, then cap: the cap is an exact integer here).
+    """
+    return torch.clamp(magnitude * 2.0**T / tau, max=2.0**T - 1)
+
+
+def bit_step(state: BitSerialState, t: int, T: int) -> tuple[Tensor, Tensor, BitSerialState]:
+    """One step of M1: fire if ``v(t) >= tau * 2**-t``, reset by subtraction.
+
+    Works in units of ``tau / 2**T`` where the threshold is the power of two ``2**(T-t)``; every
+    subtraction is then exact (Sterbenz), so the fired bits are exactly the binary digits of ``q``.
+    """
+    threshold = 2.0 ** (T - t)
+    fired = state.v_units >= threshold
+    v_next = state.v_units - threshold * fired
+    out = state.sign * state.tau * 2.0**-t * fired
+    return out, fired, BitSerialState(state.sign, v_next, state.tau)
+
+
+def bit_serial_closed_form(x: Tensor, tau: Tensor, T: int) -> tuple[Tensor, Tensor]:
+    """M1 closed form: ``(sign(x) * q * tau / 2**T, popcount(q))`` for float64 ``x`` and ``tau``."""
+    q = torch.floor(code_units(x.abs(), tau, T))
+    return torch.sign(x) * q * tau / 2.0**T, popcount(q.long(), T)
+
+
+class MTNeuron(SpikingNeuron):
+    """Multi-threshold neuron (M1): step ``t`` fires weight ``tau * 2**-t``.
+
+    Args:
+        tau: threshold > 0; a scalar, a 0-d tensor, or a per-channel tensor broadcastable to the
+            input (aligned with its trailing dimensions).
+        T: time steps, ``1 <= T <= MAX_T``.
+        site: insertion-site name used in error messages.
+        mode: ``fast`` or ``spike``.
+
+    ``neuron(x)`` returns ``sign(x) * q * tau / 2**T`` with ``q = min(floor(|x| 2**T / tau),
+    2**T - 1)``, computed in float64 and cast to ``x.dtype``; ``count(x)`` is ``popcount(q)``.
+    """
+
+    def __init__(
+        self,
+        tau: ThresholdLike,
+        T: int = 16,
+        site: str | None = None,
+        mode: Mode | str = Mode.FAST,
+    ) -> None:
+        super().__init__(T, site, mode)
+        self.register_buffer("tau", as_threshold(tau, "tau"))
+
+    def effective_tau(self, x: Tensor) -> Tensor:
+        """The float64 threshold applied to each element of ``x``, broadcast to its shape."""
+        return threshold_for(self.tau, x, "tau").expand(x.shape)
+
+    def init_state(self, x: Tensor) -> BitSerialState:
+        x64, tau = x.double(), self.effective_tau(x)
+        return BitSerialState(torch.sign(x64), code_units(x64.abs(), tau, self.T), tau)
+
+    def step(self, state: BitSerialState, t: int) -> tuple[Tensor, Tensor, BitSerialState]:
+        return bit_step(state, t, self.T)
+
+    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return bit_serial_closed_form(x.double(), self.effective_tau(x), self.T)

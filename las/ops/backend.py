@@ -1,0 +1,128 @@
+"""The two simulation backends every spike-equivalent operator is written against (M5, M6).
+
+A composite operator (softmax, norms, FFN) is one function of a backend ``sim``. In ``FastSim``
+values are accumulated activations (what a spike train sums to); in ``SpikeSim`` they are spike
+trains ``[T, ...]`` and every primitive follows M5's per-step formula:
+
+* ``encode``: fast ``neuron(x)``; spike: the neuron reads the accumulated input, emits its train.
+* ``linear``: fast ``W x + b``; spike ``O(t) = W X(t)`` (+ ``b`` at ``t = 1``).
+* ``affine``: fast ``fn(x)`` for a linear ``fn``; spike ``O(t) = fn(X(t))``.
+* ``shift``: fast ``x + c``; spike: ``c`` injected at ``t = 1``.
+* ``product``: fast ``fn(a, b)`` for a bilinear ``fn``; spike
+  ``O(t) = fn(S_A(t), S_B(t)) - fn(S_A(t-1), S_B(t-1))``.
+* ``nonlinear``: fast ``g(x)``; spike ``O(t) = g(S_X(t)) - g(S_X(t-1))`` with ``O(1) = g(S_X(1))``.
+
+Summing a spike-mode result over ``t`` gives the fast-mode result up to floating-point rounding
+of the sums (trains are kept in the working dtype; accumulated inputs of neurons are summed in
+float64).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from las.modes import Mode
+
+Linear = Callable[[Tensor], Tensor]
+Bilinear = Callable[[Tensor, Tensor], Tensor]
+
+
+class FastSim:
+    """Closed-form evaluation on accumulated values (one pass)."""
+
+    mode = Mode.FAST
+
+    def lift(self, x: Tensor) -> Tensor:
+        """Represent a float input (the accumulated output of an upstream layer)."""
+        return x
+
+    def accumulate(self, v: Tensor) -> Tensor:
+        """The accumulated value of ``v`` (identity here)."""
+        return v
+
+    def encode(self, neuron: nn.Module, v: Tensor) -> Tensor:
+        return neuron(v)
+
+    def linear(self, v: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        return F.linear(v, weight, bias)
+
+    def affine(self, fn: Linear, v: Tensor) -> Tensor:
+        return fn(v)
+
+    def shift(self, v: Tensor, c: Tensor | float) -> Tensor:
+        return v + c
+
+    def product(self, a: Tensor, b: Tensor, fn: Bilinear = torch.mul) -> Tensor:
+        return fn(a, b)
+
+    def nonlinear(self, g: nn.Module, v: Tensor) -> Tensor:
+        return g(v)
+
+
+class SpikeSim:
+    """Per-step simulation on spike trains ``[T, ...]``."""
+
+    mode = Mode.SPIKE
+
+    def __init__(self, T: int) -> None:
+        self.T = T
+
+    def lift(self, x: Tensor) -> Tensor:
+        """An input value as a train: the whole value arrives at step 1."""
+        train = torch.zeros((self.T, *x.shape), dtype=x.dtype, device=x.device)
+        train[0] = x
+        return train
+
+    def accumulate(self, v: Tensor) -> Tensor:
+        """``S(T)``: the train summed over time in float64, cast back to its dtype."""
+        return v.sum(0, dtype=torch.float64).to(v.dtype)
+
+    def encode(self, neuron: nn.Module, v: Tensor) -> Tensor:
+        """A neuron layer reads its producers' accumulated input and emits its own train (M6)."""
+        x = self.accumulate(v)
+        train = neuron.spikes(x)
+        if train.shape[0] != self.T:
+            raise ValueError(f"neuron has {train.shape[0]} steps but the operator runs {self.T}")
+        return train
+
+    def linear(self, v: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        out = F.linear(v, weight)
+        if bias is not None:
+            out[0] += bias
+        return out
+
+    def affine(self, fn: Linear, v: Tensor) -> Tensor:
+        return torch.stack([fn(v[t]) for t in range(v.shape[0])])
+
+    def shift(self, v: Tensor, c: Tensor | float) -> Tensor:
+        c = torch.as_tensor(c, dtype=v.dtype, device=v.device)
+        out = v.expand(torch.broadcast_shapes(v.shape, c.shape)).clone()
+        out[0] += c
+        return out
+
+    def product(self, a: Tensor, b: Tensor, fn: Bilinear = torch.mul) -> Tensor:
+        sa, sb = a.cumsum(0), b.cumsum(0)
+        return _difference(torch.stack([fn(sa[t], sb[t]) for t in range(self.T)]))
+
+    def nonlinear(self, g: nn.Module, v: Tensor) -> Tensor:
+        s = v.cumsum(0)
+        return _difference(torch.stack([g(s[t]) for t in range(self.T)]))
+
+
+def _difference(cumulative: Tensor) -> Tensor:
+    """``O(t) = C(t) - C(t-1)`` with ``C(0) = 0`` along dim 0."""
+    out = cumulative.clone()
+    out[1:] -= cumulative[:-1]
+    return out
+
+
+Sim = FastSim | SpikeSim
+
+
+def make_sim(mode: Mode | str, T: int) -> Sim:
+    """The backend for ``mode`` (``T`` steps in spike mode)."""
+    return FastSim() if Mode.parse(mode) is Mode.FAST else SpikeSim(T)

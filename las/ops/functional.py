@@ -1,0 +1,162 @@
+"""Spike-equivalent transformer operators, each written once against a backend (METHOD.md M5).
+
+Every function takes ``sim`` (:mod:`las.ops.backend`) and values in its representation
+(accumulated tensors in fast mode, trains ``[T, ...]`` in spike mode) and returns the same kind.
+Neurons are passed in; nothing here is float-nonlinear except through an HG neuron.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from las.ops.backend import Sim
+
+SoftmaxOffset = Literal["max", "first"]
+
+
+def spiking_softmax(
+    sim: Sim,
+    scores: Tensor,
+    exp: nn.Module,
+    reciprocal: nn.Module,
+    probability: nn.Module,
+    offset: SoftmaxOffset = "max",
+    keep: Tensor | None = None,
+) -> Tensor:
+    """Softmax over the last dim (M5): offset, HG exp, row sum, HG 1/x, Hadamard, MT(tau=1).
+
+    Args:
+        scores: ``[..., n]``.
+        exp, reciprocal: HG neurons for ``exp`` (on the offset scores) and ``1/x`` (on row sums).
+        probability: the MT(``tau = 1``) neuron re-encoding probabilities.
+        offset: ``"max"`` subtracts the row max of the accumulated scores (a comparator layer
+            reading its input, M6); ``"first"`` subtracts the first score (a linear map, the
+            "data offset").
+        keep: optional boolean mask broadcastable to ``scores``; False entries (masked keys) get no
+            synapse: they are gated out before and after the exponential.
+    """
+    if offset == "max":
+        acc = sim.accumulate(scores)
+        if keep is not None:
+            acc = acc.masked_fill(~keep, float("-inf"))
+        reference = acc.amax(-1, keepdim=True)
+        reference = torch.where(torch.isfinite(reference), reference, torch.zeros_like(reference))
+        shifted = sim.shift(scores, -reference)
+    elif offset == "first":
+        shifted = sim.affine(lambda s: s - s[..., :1], scores)
+    else:
+        raise ValueError(f"softmax offset must be 'max' or 'first', got {offset!r}")
+    if keep is not None:
+        gate = keep.to(scores.dtype)
+        shifted = sim.affine(lambda s: s * gate, shifted)
+        e = sim.affine(lambda s: s * gate, sim.nonlinear(exp, shifted))
+    else:
+        e = sim.nonlinear(exp, shifted)
+    inverse = sim.nonlinear(reciprocal, sim.affine(lambda s: s.sum(-1, keepdim=True), e))
+    return sim.encode(probability, sim.product(e, inverse))
+
+
+def inverse_root_mean_square(sim: Sim, x: Tensor, square: nn.Module, rsqrt: nn.Module, eps: float):
+    """``1/sqrt(mean(x**2) + eps)`` over the last dim with HG square and HG 1/sqrt (M5)."""
+    mean_square = sim.affine(lambda s: s.mean(-1, keepdim=True), sim.nonlinear(square, x))
+    return sim.nonlinear(rsqrt, sim.shift(mean_square, eps))
+
+
+def spiking_layer_norm(
+    sim: Sim,
+    x: Tensor,
+    neurons: nn.ModuleDict,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    eps: float,
+) -> Tensor:
+    """LayerNorm over the last dim (M5).
+
+    ``neurons`` holds ``input`` (OAT), ``square`` and ``rsqrt`` (HG), ``centred`` and ``output``
+    (OAT). Steps: OAT(x); ``x - mean(x)`` (linear); HG square, mean, HG 1/sqrt(var + eps);
+    OAT(x - mean) Hadamard 1/sqrt; OAT; scale and shift.
+    """
+    centred = sim.affine(lambda s: s - s.mean(-1, keepdim=True), sim.encode(neurons["input"], x))
+    inverse = inverse_root_mean_square(sim, centred, neurons["square"], neurons["rsqrt"], eps)
+    normed = sim.encode(
+        neurons["output"], sim.product(sim.encode(neurons["centred"], centred), inverse)
+    )
+    return _scale_shift(sim, normed, weight, bias)
+
+
+def spiking_rms_norm(
+    sim: Sim, x: Tensor, neurons: nn.ModuleDict, weight: Tensor | None, eps: float
+) -> Tensor:
+    """RMSNorm over the last dim (M5): HG square, mean, HG 1/sqrt(ms + eps), Hadamard with OAT(x).
+
+    ``neurons`` holds ``input`` (OAT), ``square``, ``rsqrt`` (HG) and ``output`` (OAT). The output
+    neuron re-encodes the normalised value before the (linear) weight.
+    """
+    encoded = sim.encode(neurons["input"], x)
+    inverse = inverse_root_mean_square(sim, encoded, neurons["square"], neurons["rsqrt"], eps)
+    normed = sim.encode(neurons["output"], sim.product(encoded, inverse))
+    return _scale_shift(sim, normed, weight, None)
+
+
+def _scale_shift(sim: Sim, v: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    if weight is not None:
+        v = sim.affine(lambda s: s * weight, v)
+    return v if bias is None else sim.shift(v, bias)
+
+
+def spiking_ffn(
+    sim: Sim,
+    x: Tensor,
+    neurons: nn.ModuleDict,
+    w_in: Tensor,
+    b_in: Tensor | None,
+    w_out: Tensor,
+    b_out: Tensor | None,
+    w_gate: Tensor | None = None,
+    b_gate: Tensor | None = None,
+) -> Tensor:
+    """FFN (M5): OAT -> Linear -> HG nonlinearity -> OAT -> Linear.
+
+    With ``w_gate`` (SwiGLU/GeGLU): ``HG(gate(x))`` Hadamard ``up(x)`` replaces the plain
+    nonlinearity, ``w_in`` being the up projection. ``neurons`` holds ``input`` (OAT),
+    ``activation`` (HG) and ``hidden`` (OAT).
+    """
+    encoded = sim.encode(neurons["input"], x)
+    up = sim.linear(encoded, w_in, b_in)
+    if w_gate is None:
+        hidden = sim.nonlinear(neurons["activation"], up)
+    else:
+        gate = sim.nonlinear(neurons["activation"], sim.linear(encoded, w_gate, b_gate))
+        hidden = sim.product(gate, up)
+    return sim.linear(sim.encode(neurons["hidden"], hidden), w_out, b_out)
+
+
+def spiking_attention_core(
+    sim: Sim,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    neurons: nn.ModuleDict,
+    scaling: float,
+    keep: Tensor | None = None,
+    offset: SoftmaxOffset = "max",
+) -> Tensor:
+    """Scaled dot-product attention with spike products and the spiking softmax (M5).
+
+    ``q``: ``[..., n_q, d]``, ``k``, ``v``: ``[..., n_k, d]``. ``neurons`` holds ``query``, ``key``,
+    ``value`` (OAT), ``exp``, ``reciprocal`` (HG) and ``probability`` (MT, tau = 1). Returns
+    ``[..., n_q, d]``.
+    """
+    qs, ks, vs = (sim.encode(neurons[n], t) for n, t in (("query", q), ("key", k), ("value", v)))
+    scores = sim.affine(lambda s: s * scaling, sim.product(qs, ks, _matmul_transposed))
+    probs = spiking_softmax(
+        sim, scores, neurons["exp"], neurons["reciprocal"], neurons["probability"], offset, keep
+    )
+    return sim.product(probs, vs, torch.matmul)
+
+
+def _matmul_transposed(a: Tensor, b: Tensor) -> Tensor:
+    return a @ b.transpose(-1, -2)
