@@ -33,8 +33,8 @@ def spiking_softmax(
         exp, reciprocal: HG neurons for ``exp`` (on the offset scores) and ``1/x`` (on row sums).
         probability: the MT(``tau = 1``) neuron re-encoding probabilities.
         offset: ``"max"`` subtracts the row max of the accumulated scores (a comparator layer
-            reading its input, M6); ``"first"`` subtracts the first score (a linear map, the
-            "data offset").
+            reading its accumulated input, M6, which emits the offset scores); ``"first"``
+            subtracts the first score (a linear map, the "data offset").
         keep: optional boolean mask broadcastable to ``scores``; False entries (masked keys) get no
             synapse: they are gated out before and after the exponential.
     """
@@ -44,7 +44,9 @@ def spiking_softmax(
             acc = acc.masked_fill(~keep, float("-inf"))
         reference = acc.amax(-1, keepdim=True)
         reference = torch.where(torch.isfinite(reference), reference, torch.zeros_like(reference))
-        shifted = sim.shift(scores, -reference)
+        # The comparator layer reads the accumulated scores (M6) and emits the offset scores
+        # itself, so the row max lands exactly on 0 (an HG gate edge) in both modes.
+        shifted = sim.lift(sim.accumulate(scores) - reference)
     elif offset == "first":
         shifted = sim.affine(lambda s: s - s[..., :1], scores)
     else:

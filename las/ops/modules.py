@@ -38,18 +38,26 @@ class SpikingLinear(SpikingOp):
 
     ``neurons``: ``input`` (OAT) and optionally ``activation`` (HG): the fused form replaces a
     linear layer whose output feeds an activation function directly (FFN ``fc1 -> act``), so that
-    in spike mode the HG operator consumes the linear map's train per step.
+    in spike mode the HG operator consumes the linear map's train per step. ``weight`` is
+    ``[out, in]``, or ``[in, out]`` with ``transposed`` (GPT-2's ``Conv1D``).
     """
 
     def __init__(
-        self, weight: Tensor, bias: Tensor | None, neurons: dict[str, nn.Module], T: int
+        self,
+        weight: Tensor,
+        bias: Tensor | None,
+        neurons: dict[str, nn.Module],
+        T: int,
+        transposed: bool = False,
     ) -> None:
         super().__init__(neurons, T)
-        self.weight, self.bias = weight, bias
-        self.in_features, self.out_features = weight.shape[1], weight.shape[0]
+        self.weight, self.bias, self.transposed = weight, bias, transposed
+        out_features, in_features = weight.shape[::-1] if transposed else weight.shape
+        self.in_features, self.out_features = in_features, out_features
 
     def _forward(self, sim: Sim, x: Tensor) -> Tensor:
-        out = sim.linear(sim.encode(self.neurons["input"], x), self.weight, self.bias)
+        weight = self.weight.t() if self.transposed else self.weight
+        out = sim.linear(sim.encode(self.neurons["input"], x), weight, self.bias)
         if "activation" in self.neurons:
             out = sim.nonlinear(self.neurons["activation"], out)
         return out

@@ -1,0 +1,21 @@
+"""Architecture adapters, registered by ``config.model_type``."""
+
+from las.arch import families as families
+from las.arch.base import (
+    ACTIVATIONS,
+    Adapter,
+    GatedFFN,
+    PlainFFN,
+    adapter_for,
+    supported_model_types,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "Adapter",
+    "GatedFFN",
+    "PlainFFN",
+    "adapter_for",
+    "families",
+    "supported_model_types",
+]

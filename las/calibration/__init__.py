@@ -1,0 +1,87 @@
+"""Data-driven calibration: statistics, thresholds and HG ranges (METHOD.md M7)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel
+
+from las.calibration.observe import ObserverFactory
+from las.calibration.ranges import hg_ranges
+from las.calibration.rules import RuleConfig, ThresholdChoice, choose_thresholds
+from las.conversion.build import build_spiking
+from las.conversion.config import ConversionConfig
+from las.conversion.factory import Calibration
+from las.conversion.sites import Kind
+from las.hg_bank import fit_bank
+
+
+def collect_statistics(
+    model: PreTrainedModel,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    cfg: ConversionConfig | None = None,
+    per_channel: bool = False,
+) -> ObserverFactory:
+    """Run ``model`` (a copy, with observers at every site of ``cfg``'s conversion) on batches.
+
+    Each batch is a dict of model inputs (``input_ids``, ``attention_mask``, ...). Returns the
+    observer factory holding per-site statistics, roles and per-function input samples. Memory
+    does not grow with the number of batches.
+    """
+    cfg = cfg or ConversionConfig()
+    observers = ObserverFactory(per_channel=per_channel)
+    observed = build_spiking(
+        copy.deepcopy(model),
+        observers,
+        spike_attention=cfg.spike_attention,
+        softmax_offset=cfg.softmax_offset,
+        convert_head=cfg.convert_head,
+    )
+    observed.eval()
+    with torch.inference_mode():
+        for batch in tqdm(batches, desc="collect", unit="batch"):
+            observed(**batch)
+    return observers
+
+
+def calibrate_thresholds(
+    observers: ObserverFactory, rule: RuleConfig, T: int
+) -> dict[str, ThresholdChoice]:
+    """Thresholds for every OAT site observed by ``observers`` (HG/probability sites skipped)."""
+    return {
+        site: choose_thresholds(observers.stats[site], rule, T)
+        for site, role in observers.roles.items()
+        if role.kind is Kind.OAT
+    }
+
+
+def calibrate(
+    model: PreTrainedModel,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    cfg: ConversionConfig | None = None,
+    rule: RuleConfig | None = None,
+    K: int = 16,
+) -> tuple[Calibration, pd.DataFrame]:
+    """Collect, choose thresholds and fit HG neurons in one call (in memory, no artifacts).
+
+    Returns the :class:`las.Calibration` for :func:`las.convert` and the HG error table.
+    """
+    cfg = cfg or ConversionConfig()
+    observers = collect_statistics(model, batches, cfg)
+    choices = calibrate_thresholds(observers, rule or RuleConfig(), cfg.T)
+    bank, table = fit_bank(hg_ranges(observers.stats, observers.roles), K=K)
+    thresholds = {site: (c.theta_nor, c.theta_out) for site, c in choices.items()}
+    return Calibration(thresholds, bank), table
+
+
+__all__ = [
+    "RuleConfig",
+    "ThresholdChoice",
+    "calibrate",
+    "calibrate_thresholds",
+    "collect_statistics",
+]

@@ -1,0 +1,43 @@
+"""Conversion of ``transformers`` models into spike-driven models (METHOD.md M2, M5)."""
+
+from __future__ import annotations
+
+import copy
+
+from transformers import PreTrainedModel
+
+from las.conversion.build import build_spiking
+from las.conversion.config import ConversionConfig
+from las.conversion.factory import CalibratedFactory, Calibration
+from las.ops import set_mode
+
+
+def convert(
+    model: PreTrainedModel,
+    calibration: Calibration,
+    cfg: ConversionConfig | None = None,
+    inplace: bool = False,
+) -> PreTrainedModel:
+    """Return the spiking conversion of ``model``: still a ``PreTrainedModel``, same interface.
+
+    Every block becomes spike-driven (OAT at every site, spike-equivalent attention, HG
+    nonlinearities, spiking norms); what stays float: the embedding lookup (the input encoding),
+    positional encodings added to it, and pooling/heads outside the blocks other than ``lm_head``
+    (converted unless ``cfg.convert_head`` is False). The original is left untouched unless
+    ``inplace``; weights are shared between the converted modules and the model they came from.
+    """
+    cfg = cfg or ConversionConfig()
+    target = model if inplace else copy.deepcopy(model)
+    build_spiking(
+        target,
+        CalibratedFactory(calibration, cfg),
+        spike_attention=cfg.spike_attention,
+        softmax_offset=cfg.softmax_offset,
+        convert_head=cfg.convert_head,
+    )
+    set_mode(target, cfg.mode)
+    target.las_conversion = cfg
+    return target
+
+
+__all__ = ["Calibration", "ConversionConfig", "convert"]

@@ -1,0 +1,77 @@
+"""Calibrated neurons for every site of a converted model (METHOD.md M2, M4, M7)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from torch import Tensor, nn
+
+from las.conversion.config import ConversionConfig
+from las.conversion.sites import Kind, Role
+from las.fitting import target_function
+from las.neurons import HGNeuron, MTNeuron, OATNeuron
+
+
+@dataclass
+class Calibration:
+    """Calibrated thresholds per site and the fitted HG neuron per function.
+
+    ``thresholds`` maps site -> ``(theta_nor, theta_out)``; ``hg`` maps function name -> neuron.
+    """
+
+    thresholds: Mapping[str, tuple[float, float]]
+    hg: Mapping[str, HGNeuron]
+    meta: dict = field(default_factory=dict)
+
+
+class FloatNonlinearity(nn.Module):
+    """The exact float function at an HG site: the "without HG" ablation (not spiking)."""
+
+    def __init__(self, fn: str) -> None:
+        super().__init__()
+        self.name, self.fn = fn, target_function(fn).fn
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+
+class CalibratedFactory:
+    """A :class:`las.conversion.sites.NeuronFactory` placing calibrated neurons."""
+
+    def __init__(self, calibration: Calibration, cfg: ConversionConfig) -> None:
+        self.calibration, self.cfg, self.T = calibration, cfg, cfg.T
+
+    def __call__(self, site: str, role: Role) -> nn.Module:
+        cfg = self.cfg
+        if role.kind is Kind.PROBABILITY:
+            return MTNeuron(1.0, cfg.T, site=site, mode=cfg.mode)
+        if role.kind is Kind.HG:
+            if not cfg.hg:
+                return FloatNonlinearity(role.fn)
+            bank = self.calibration.hg
+            if role.fn not in bank:
+                raise ValueError(
+                    f"no fitted HG neuron for {role.fn!r} (site {site}); the bank has "
+                    f"{sorted(bank)}: rerun fit_hg on this model's statistics"
+                )
+            fitted = bank[role.fn]
+            return HGNeuron(
+                fitted.edges,
+                fitted.delta,
+                fitted.offset,
+                fitted.K,
+                fitted.symmetry,
+                role.fn,
+                site=site,
+                mode=cfg.mode,
+            )
+        if site not in self.calibration.thresholds:
+            raise ValueError(
+                f"no calibrated thresholds for site {site}: the calibration was made for another "
+                "model or conversion config; rerun collect and calibrate for this one"
+            )
+        nor, out = (v * cfg.threshold_scale for v in self.calibration.thresholds[site])
+        if cfg.oat:
+            return OATNeuron(nor, out, cfg.T, site=site, mode=cfg.mode)
+        return MTNeuron(out, cfg.T, site=site, mode=cfg.mode)
