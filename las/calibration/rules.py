@@ -28,7 +28,9 @@ class RuleConfig:
 
     name: str = "mse"
     q: float = 0.99
-    margin: float = 0.01
+    # theta_out = 1.25 absmax: unseen activations up to 1.25x the calibration maximum pass
+    # unclipped, for less than one bit of the outlier neuron's resolution.
+    margin: float = 0.25
     theta_nor: float | None = None
     theta_out: float | None = None
 

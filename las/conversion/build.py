@@ -46,7 +46,9 @@ def is_linear(module: nn.Module) -> bool:
 
 
 def is_norm(module: nn.Module) -> bool:
-    """``nn.LayerNorm`` or an ``*RMSNorm`` module of transformers."""
+    """``nn.LayerNorm`` or an ``*RMSNorm`` module of transformers (not an already spiking one)."""
+    if isinstance(module, SpikingOp):
+        return False
     return isinstance(module, nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
 
 

@@ -57,7 +57,13 @@ def spiking_softmax(
         e = sim.affine(lambda s: s * gate, sim.nonlinear(exp, shifted))
     else:
         e = sim.nonlinear(exp, shifted)
-    inverse = sim.nonlinear(reciprocal, sim.affine(lambda s: s.sum(-1, keepdim=True), e))
+    total = sim.affine(lambda s: s.sum(-1, keepdim=True), e)
+    if keep is not None:
+        # A fully masked row (e.g. a left-padding query) has no synapse at all: a constant 1 on
+        # its row sum keeps 1/x in range and its probabilities are exactly 0.
+        empty = ~keep.any(-1, keepdim=True)
+        total = sim.shift(total, empty.to(scores.dtype))
+    inverse = sim.nonlinear(reciprocal, total)
     return sim.encode(probability, sim.product(e, inverse))
 
 

@@ -1,0 +1,161 @@
+"""Conversion of every supported family (tiny random configs): equivalence, fidelity, structure."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from las import ConversionConfig, convert
+from las.calibration import RuleConfig, calibrate
+from las.conversion.build import is_linear, is_norm
+from las.conversion.factory import FloatNonlinearity
+from las.errors import NonFiniteActivationError
+from las.neurons import HGNeuron, MTNeuron, OATNeuron
+from las.ops import SpikingOp, set_mode
+from tests.conversion.tiny import BUILDERS, output_tensor, tiny_inputs, tiny_model
+
+FAMILIES = sorted(BUILDERS)
+
+
+def calibrated(family: str, dtype=torch.float32, margin: float = 0.25):
+    model = tiny_model(family, dtype)
+    batches = [tiny_inputs(family, seed=s) for s in range(4)]
+    if dtype == torch.float64 and "pixel_values" in batches[0]:
+        batches = [{"pixel_values": b["pixel_values"].double()} for b in batches]
+    calibration, _ = calibrate(model, batches, rule=RuleConfig(margin=margin))
+    return model, calibration
+
+
+def run(model, family, dtype=torch.float32, seed=5):
+    inputs = tiny_inputs(family, seed=seed)
+    if "pixel_values" in inputs:
+        inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
+    with torch.no_grad():
+        return model(**inputs)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_spike_mode_equals_fast_mode(family):
+    model, calibration = calibrated(family, torch.float64)
+    snn = convert(model, calibration)
+    fast = run(snn, family, torch.float64)
+    set_mode(snn, "spike")
+    spike = run(snn, family, torch.float64)
+    for key in fast:
+        if isinstance(fast[key], torch.Tensor):
+            assert torch.allclose(spike[key], fast[key], rtol=1e-10, atol=1e-10), key
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_converted_output_matches_float_model(family):
+    # Held-out inputs of a 4-batch calibration of a random model exceed its abs-max by up to ~30%:
+    # a 2x margin keeps them unclipped, so this measures conversion error, not calibration reach.
+    model, calibration = calibrated(family, margin=1.0)
+    reference = run(model, family)
+    errors = {}
+    for T in (8, 16):
+        snn = convert(model, calibration, ConversionConfig(T=T))
+        out = run(snn, family)
+        assert type(out) is type(reference)
+        diff = output_tensor(out) - output_tensor(reference)
+        errors[T] = float(diff.norm() / output_tensor(reference).norm())
+    # T=16: OAT resolution theta_nor/2^16 per site plus HG errors <= 1e-4 each (the fitted
+    # tolerance): the relative output error stays within 1e-3; halving T costs 2^8 in resolution.
+    assert errors[16] < 1e-3, errors
+    assert errors[8] > errors[16], errors
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_blocks_are_fully_spiking(family):
+    model, calibration = calibrated(family)
+    snn = convert(model, calibration)
+    float_left = []
+    for name, module in snn.named_modules():
+        inside_op = any(
+            name.startswith(p + ".") for p, m in snn.named_modules() if isinstance(m, SpikingOp)
+        )
+        # Documented float parts: embedding lookups and BERT's pooler (outside the blocks).
+        if inside_op or name.endswith(("embed_tokens", "wte", "wpe")) or "pooler" in name:
+            continue
+        if is_linear(module) or is_norm(module) or isinstance(module, nn.GELU | nn.SiLU):
+            float_left.append(name)
+    assert float_left == []
+    cores = [m for n, m in snn.named_modules() if n.endswith("las_core")]
+    assert len(cores) == 2 and snn.config._attn_implementation == "las"
+    assert type(model).__name__ == type(snn).__name__ and not hasattr(model, "las_conversion")
+
+
+def test_oat_sites_respect_their_resolution():
+    model, calibration = calibrated("llama")
+    snn = convert(model, calibration)
+    checked = 0
+
+    def check(module, args, out):
+        nonlocal checked
+        x = args[0].double()
+        tau = module.effective_tau(args[0])
+        clamped = x.clamp(-module.theta_out.double(), module.theta_out.double())
+        assert bool(((out.double() - clamped).abs() <= tau / 2**module.T + 1e-7).all())
+        checked += 1
+
+    for module in snn.modules():
+        if isinstance(module, OATNeuron):
+            module.register_forward_hook(check)
+    run(snn, "llama")
+    assert checked > 20
+
+
+def test_generation_with_kv_cache_matches_full_forward():
+    model, calibration = calibrated("llama")
+    snn = convert(model, calibration)
+    prompt = tiny_inputs("llama", batch=1)["input_ids"][:, :6]
+    out = snn.generate(prompt, max_new_tokens=6, do_sample=False)
+    assert out.shape == (1, 12)
+    with torch.no_grad():
+        full = snn(out).logits[:, 5:-1].argmax(-1)
+    assert torch.equal(full, out[:, 6:])
+
+
+def test_ablation_switches_change_only_their_part():
+    model, calibration = calibrated("llama")
+    no_oat = convert(model, calibration, ConversionConfig(oat=False))
+    assert not any(isinstance(m, OATNeuron) for m in no_oat.modules())
+    assert any(isinstance(m, MTNeuron) for m in no_oat.modules())
+    no_hg = convert(model, calibration, ConversionConfig(hg=False))
+    assert not any(isinstance(m, HGNeuron) for m in no_hg.modules())
+    assert any(isinstance(m, FloatNonlinearity) for m in no_hg.modules())
+    float_attn = convert(model, calibration, ConversionConfig(spike_attention=False))
+    assert not any(n.endswith("las_core") for n, _ in float_attn.named_modules())
+    assert float_attn.config._attn_implementation != "las"
+    scaled = convert(model, calibration, ConversionConfig(threshold_scale=2.0))
+    site = "model.layers.0.self_attn.q_proj.input"
+    neuron = dict(scaled.named_modules())["model.layers.0.self_attn.q_proj.neurons.input"]
+    assert neuron.site == site
+    assert float(neuron.theta_out) == pytest.approx(2 * calibration.thresholds[site][1], rel=1e-6)
+
+
+def test_unsupported_architecture_lists_supported_ones():
+    import transformers as tf
+
+    model = tf.T5Model(tf.T5Config(d_model=16, d_ff=32, num_layers=1, num_heads=2, vocab_size=50))
+    with pytest.raises(ValueError, match=r"unsupported architecture 't5'.*llama.*opt"):
+        convert(model, calibrated("llama")[1])
+
+
+def test_missing_site_thresholds_name_the_fix():
+    model, calibration = calibrated("llama")
+    thresholds = dict(calibration.thresholds)
+    thresholds.pop("model.layers.1.mlp.hidden")
+    calibration.thresholds = thresholds
+    with pytest.raises(ValueError, match=r"model\.layers\.1\.mlp\.hidden.*rerun collect"):
+        convert(model, calibration)
+
+
+def test_non_finite_activation_names_the_site():
+    model, calibration = calibrated("llama")
+    snn = convert(model, calibration)
+    embeds = torch.randn(1, 4, 32)
+    embeds[0, 2, 5] = float("nan")
+    with pytest.raises(NonFiniteActivationError, match=r"model\.layers\.0\.input_layernorm\.input"):
+        snn(inputs_embeds=embeds)
