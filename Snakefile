@@ -8,7 +8,12 @@ configfile: "conf/pipeline/embedded.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/collect.smk"
+include: "workflow/rules/calibrate.smk"
 include: "workflow/rules/fit_hg.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/tables.smk"
 
 
 rule all:

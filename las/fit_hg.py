@@ -1,38 +1,56 @@
-"""Stage ``fit_hg``: fit the HG neuron bank and write its error table (``python -m las.fit_hg``).
+"""Stage ``fit_hg``: fit the HG neuron bank and write its error tables (``python -m las.fit_hg``).
 
-Outputs in ``output_dir``: ``hg_bank.safetensors``, ``hg_errors.csv`` and ``metrics.json``.
+Ranges come from the collected statistics (``stats``), or from the ``hg`` group when
+``stats=null``. Outputs in ``output_dir``: ``hg_bank.safetensors``, ``hg_errors.csv`` (dense
+grid over each range), ``hg_sample_errors.csv`` (on collected activations, when stats are given)
+and ``metrics.json``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from las.hg_bank import HGSpec, fit_bank, save_bank
-from las.provenance import config_hash, provenance
+from las import stage
+from las.artifacts import Identity
+from las.calibration.ranges import hg_ranges
+from las.calibration.store import load_stats
+from las.hg_bank import HGSpec, fit_bank, sample_errors, save_bank
+from las.provenance import config_hash
 
 
 def run(cfg: DictConfig) -> Path:
-    """Fit the bank described by ``cfg.hg`` and write the stage outputs; return the folder."""
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    specs = {name: HGSpec(float(r.low), float(r.high)) for name, r in cfg.hg.functions.items()}
-    neurons, table = fit_bank(specs, cfg.hg.K, cfg.hg.tolerance, cfg.hg.max_segments)
-    digest = config_hash(cfg.hg)
-    save_bank(neurons, out / "hg_bank.safetensors", {"config_hash": digest})
+    """Fit the bank as configured; return the output folder."""
+    out = stage.output_dir(cfg)
+    settings = {k: cfg.hg[k] for k in ("K", "tolerance", "max_segments")}
+    if cfg.stats is None:
+        specs = {name: HGSpec(float(r.low), float(r.high)) for name, r in cfg.hg.functions.items()}
+        identity = Identity("none", "none", config_hash(stage.as_dict(cfg.hg)))
+        samples = {}
+    else:
+        spec = stage.model_spec(cfg.model)
+        collected = load_stats(Path(cfg.stats), model_id=stage.expected_model_id(spec))
+        specs, samples = hg_ranges(collected.stats, collected.roles), collected.samples
+        digest = config_hash({"stats": collected.identity.config_hash, "hg": settings})
+        identity = Identity(collected.identity.model_id, collected.identity.revision, digest)
+    neurons, table = fit_bank(specs, **settings)
+    save_bank(neurons, out / "hg_bank.safetensors", identity)
     table.to_csv(out / "hg_errors.csv", index=False)
-    metrics = {
-        "stage": "fit_hg",
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "config_hash": digest,
-        "all_met": bool(table["met"].all()),
-        "functions": table.to_dict(orient="records"),
-        **provenance(),
-    }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    on_samples = sample_errors(neurons, samples)
+    if samples:
+        on_samples.to_csv(out / "hg_sample_errors.csv", index=False)
+    stage.write_metrics(
+        out,
+        "fit_hg",
+        cfg,
+        identity.config_hash,
+        model_id=identity.model_id,
+        all_met=bool(table["met"].all()),
+        functions=table.to_dict(orient="records"),
+        on_samples=on_samples.to_dict(orient="records"),
+    )
     return out
 
 

@@ -1,7 +1,7 @@
 """Fit, save and load a bank of HG neurons, one per nonlinearity (METHOD.md M4).
 
-The bank is stored as one safetensors file (``<function>.edges``, ``.delta``, ``.offset``) with
-its settings (``K``, symmetry) in the safetensors metadata.
+A bank is one ``fit_hg`` artifact (:mod:`las.artifacts`): tensors
+``<function>.edges``, ``.delta``, ``.offset``; each neuron's ``K`` and symmetry in its metadata.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+import torch
 from tqdm.auto import tqdm
 
-from las.fitting import HGFitReport, fit_hg
+from las.artifacts import Identity, read_artifact, write_artifact
+from las.fitting import HGFitReport, fit_hg, target_function
 from las.neurons import HGNeuron
 
 
@@ -42,32 +42,67 @@ def fit_bank(
     return neurons, pd.DataFrame(rows, columns=[*HGFitReport.__dataclass_fields__, "met"])
 
 
-def save_bank(neurons: Mapping[str, HGNeuron], path: Path, metadata: Mapping[str, str]) -> None:
-    """Write ``neurons`` to ``path`` (safetensors) with string ``metadata`` (e.g. config hash)."""
-    tensors, meta = {}, dict(metadata)
+def sample_errors(
+    neurons: Mapping[str, HGNeuron], samples: Mapping[str, torch.Tensor]
+) -> pd.DataFrame:
+    """Errors of each neuron on real inputs (the collected samples of its function).
+
+    Columns: function, n, max_abs, max_rel, mean_abs, clamped (share of samples outside the
+    neuron's range).
+    """
+    rows = []
     for name, neuron in neurons.items():
-        for field in ("edges", "delta", "offset"):
-            tensors[f"{name}.{field}"] = getattr(neuron, field).contiguous()
-        meta[f"{name}.K"], meta[f"{name}.symmetry"] = str(neuron.K), neuron.symmetry
-    save_file(tensors, str(path), metadata=meta)
+        x = samples.get(name)
+        if x is None or x.numel() == 0:
+            continue
+        x = x.double()
+        exact, approx = target_function(name).fn(x), neuron.closed_form(x)[0]
+        err = (approx - exact).abs()
+        big = exact.abs() >= 1e-6 * exact.abs().max()
+        rows.append(
+            {
+                "function": name,
+                "n": x.numel(),
+                "max_abs": float(err.max()),
+                "max_rel": float((err[big] / exact.abs()[big]).max()) if big.any() else 0.0,
+                "mean_abs": float(err.mean()),
+                "clamped": float(neuron.out_of_range(x).double().mean()),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["function", "n", "max_abs", "max_rel", "mean_abs", "clamped"]
+    )
 
 
-def load_bank(path: Path) -> dict[str, HGNeuron]:
-    """Read a bank written by :func:`save_bank`; raise ``FileNotFoundError`` naming the stage."""
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no HG bank at {path}: run the stage `python -m las.fit_hg`")
-    with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata() or {}
-    tensors = load_file(str(path))
-    names = sorted({key.rsplit(".", 1)[0] for key in tensors})
-    return {
+def save_bank(neurons: Mapping[str, HGNeuron], path: Path, identity: Identity) -> None:
+    """Write ``neurons`` as a ``fit_hg`` artifact."""
+    tensors = {
+        f"{name}.{field}": getattr(neuron, field)
+        for name, neuron in neurons.items()
+        for field in ("edges", "delta", "offset")
+    }
+    meta = {
+        name: {"K": n.K, "symmetry": n.symmetry, "partition": n.partition}
+        for name, n in neurons.items()
+    }
+    write_artifact(path, tensors, identity, meta)
+
+
+def load_bank(
+    path: Path, model_id: str | None = None, revision: str | None = None
+) -> tuple[dict[str, HGNeuron], Identity]:
+    """Read a bank written by :func:`save_bank` (checking the model identity when given)."""
+    tensors, identity, meta = read_artifact(path, "fit_hg", model_id, revision)
+    bank = {
         name: HGNeuron(
             tensors[f"{name}.edges"],
             tensors[f"{name}.delta"],
             tensors[f"{name}.offset"],
-            K=int(meta[f"{name}.K"]),
-            symmetry=meta[f"{name}.symmetry"],
+            K=spec["K"],
+            symmetry=spec["symmetry"],
             name=name,
+            partition=spec.get("partition"),
         )
-        for name in names
+        for name, spec in meta.items()
     }
+    return bank, identity

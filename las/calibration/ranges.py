@@ -12,7 +12,7 @@ from las.hg_bank import HGSpec
 #: exp inputs below this are clamped: e^-64 is far below float32 resolution next to e^0 = 1.
 EXP_FLOOR = -64.0
 #: Smallest |x| an even function (x^2) resolves, relative to the site's abs-max.
-EVEN_DYNAMIC_RANGE = 2.0**-16
+EVEN_DYNAMIC_RANGE = 2.0**-24
 
 
 def hg_ranges(

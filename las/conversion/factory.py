@@ -55,17 +55,7 @@ class CalibratedFactory:
                     f"no fitted HG neuron for {role.fn!r} (site {site}); the bank has "
                     f"{sorted(bank)}: rerun fit_hg on this model's statistics"
                 )
-            fitted = bank[role.fn]
-            return HGNeuron(
-                fitted.edges,
-                fitted.delta,
-                fitted.offset,
-                fitted.K,
-                fitted.symmetry,
-                role.fn,
-                site=site,
-                mode=cfg.mode,
-            )
+            return bank[role.fn].placed(site, cfg.mode)
         if site not in self.calibration.thresholds:
             raise ValueError(
                 f"no calibrated thresholds for site {site}: the calibration was made for another "

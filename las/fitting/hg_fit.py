@@ -152,7 +152,15 @@ def fit_hg(
         if best is not None and edges.numel() - 1 > max_segments:
             return best
         offset, delta = fit_segments(target, edges, K)
-        neuron = HGNeuron(edges, delta, offset, K=K, symmetry=target.symmetry, name=name)
+        neuron = HGNeuron(
+            edges,
+            delta,
+            offset,
+            K=K,
+            symmetry=target.symmetry,
+            name=name,
+            partition=(target.partition, per_unit),
+        )
         lo, hi = neuron.bounds
         report = HGFitReport(
             name, lo, hi, delta.numel(), K, target.error, tol, **measure(neuron, target)

@@ -69,7 +69,13 @@ def threshold_for(param: Tensor, x: Tensor, name: str) -> Tensor:
 
 
 def check_finite(x: Tensor, site: str | None) -> None:
-    """Raise :class:`NonFiniteActivationError` naming ``site`` if ``x`` holds NaN or Inf."""
+    """Raise :class:`NonFiniteActivationError` naming ``site`` if ``x`` holds NaN or Inf.
+
+    One reduction in the common case: a finite sum proves every element finite; only a
+    non-finite sum (NaN/Inf inside, or an overflowing sum of finite values) takes the full check.
+    """
+    if torch.isfinite(x.sum()):
+        return
     if not torch.isfinite(x).all():
         n_nan = int(torch.isnan(x).sum())
         raise NonFiniteActivationError(
@@ -77,12 +83,15 @@ def check_finite(x: Tensor, site: str | None) -> None:
         )
 
 
-def popcount(code: Tensor, bits: int) -> Tensor:
-    """Number of 1-bits in the lowest ``bits`` bits of a non-negative int64 tensor (M1)."""
-    count = torch.zeros_like(code)
-    for k in range(bits):
-        count += (code >> k) & 1
-    return count
+def popcount(code: Tensor) -> Tensor:
+    """Number of 1-bits of a non-negative int64 tensor below ``2**32`` (M1), in constant time.
+
+    The classic SWAR reduction: pairwise, then nibble, then byte sums, gathered by a multiply.
+    """
+    v = code - ((code >> 1) & 0x55555555)
+    v = (v & 0x33333333) + ((v >> 2) & 0x33333333)
+    v = (v + (v >> 4)) & 0x0F0F0F0F
+    return ((v * 0x01010101) & 0xFFFFFFFF) >> 24
 
 
 class SpikingNeuron(nn.Module, ABC):
@@ -111,8 +120,11 @@ class SpikingNeuron(nn.Module, ABC):
         """Step ``t`` (1-based): return (weighted output, fired mask, next state), float64/bool."""
 
     @abstractmethod
-    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Return (float64 output value, int64 spike count) for finite input ``x`` in one pass."""
+    def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
+        """(float64 output, int64 spikes per element or None) for finite ``x``, in one pass.
+
+        The count is only computed when asked (``count=True``): evaluation does not pay for it.
+        """
 
     def simulate(self, x: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield (weighted output, fired mask) for steps ``t = 1..T`` of the explicit simulation."""
@@ -135,7 +147,7 @@ class SpikingNeuron(nn.Module, ABC):
     def count(self, x: Tensor) -> Tensor:
         """Exact number of spikes per element (int64, shape of ``x``) from the closed form."""
         check_finite(x, self.site)
-        return self.closed_form(x)[1]
+        return self.closed_form(x, count=True)[1]
 
     def forward(self, x: Tensor) -> Tensor:
         if self.mode is Mode.FAST:

@@ -67,12 +67,12 @@ class FSNeuron(SpikingNeuron):
     def step(self, state: FSState, t: int) -> tuple[Tensor, Tensor, FSState]:
         return fs_step(state, t)
 
-    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
         state = self.init_state(x)
         value = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
-        count = torch.zeros(x.shape, dtype=torch.int64, device=x.device)
+        spikes = torch.zeros(x.shape, dtype=torch.int64, device=x.device)
         for t in range(1, self.T + 1):
             out, fired, state = fs_step(state, t)
             value += out
-            count += fired
-        return value, count
+            spikes += fired
+        return value, spikes if count else None

@@ -12,6 +12,28 @@ from las.neurons.base import SpikingNeuron, check_steps, popcount
 from las.neurons.mt import BitSerialState, bit_step, code_units
 
 Symmetry = Literal["none", "even"]
+#: How the fitted edges were laid out: ("uniform", m): multiples of 1/m; ("octave", m): m equal
+#: steps per power of two. Both make the gate a closed form (no search over the edges).
+Partition = tuple[Literal["uniform", "octave"], int]
+
+
+def gate_index(a: Tensor, edges: Tensor, partition: Partition | None) -> Tensor:
+    """Segment of each (clamped, float64) input: what the gate's comparator bank outputs.
+
+    For a known partition the index is computed arithmetically (exact: ``m`` is a power of two
+    and the edges are dyadic), otherwise by binary search over the edges.
+    """
+    n = edges.numel() - 1
+    if partition is None:
+        return torch.bucketize(a, edges[1:-1], right=True)
+    kind, m = partition
+    if kind == "uniform":
+        idx = torch.floor(a * m) - torch.round(edges[0] * m)
+    else:
+        mantissa, exponent = torch.frexp(a)
+        k0 = torch.round(torch.log2(edges[0]))
+        idx = (exponent - 1 - k0) * m + torch.floor((2 * mantissa - 1) * m)
+    return idx.clamp(0, n - 1).long()
 
 
 class HGNeuron(SpikingNeuron):
@@ -33,6 +55,8 @@ class HGNeuron(SpikingNeuron):
         K: steps of each FS sub-neuron.
         symmetry: ``"even"`` evaluates on ``|x|`` (for ``x**2``).
         name: the approximated function, for reports.
+        partition: the layout of ``edges`` if it is a regular one (see :func:`gate_index`);
+            checked against the edges.
 
     The offset is emitted with the step-1 spike, so a train in the input's dtype may round there:
     ``spikes(x, dtype=torch.float64)`` sums bit-exactly to ``neuron(x)`` (fitted parameters are
@@ -52,6 +76,7 @@ class HGNeuron(SpikingNeuron):
         name: str = "f",
         site: str | None = None,
         mode: Mode | str = Mode.FAST,
+        partition: Partition | None = None,
     ) -> None:
         edges32 = torch.as_tensor(edges, dtype=torch.float32)
         n = edges32.numel() - 1
@@ -69,6 +94,12 @@ class HGNeuron(SpikingNeuron):
         self.register_buffer("n_clamped", torch.zeros((), dtype=torch.int64))
         self.symmetry: Symmetry = symmetry
         self.name = name
+        self.partition = None if partition is None else (partition[0], int(partition[1]))
+        starts = edges32.double()[:-1]
+        if partition is not None and not torch.equal(
+            gate_index(starts, edges32.double(), self.partition), torch.arange(n)
+        ):
+            raise ValueError(f"edges do not follow the declared partition {partition}")
 
     @property
     def K(self) -> int:
@@ -80,6 +111,20 @@ class HGNeuron(SpikingNeuron):
         """The calibrated input range ``(l, r)``."""
         return float(self.edges[0]), float(self.edges[-1])
 
+    def placed(self, site: str | None, mode: Mode | str = Mode.FAST) -> HGNeuron:
+        """A neuron sharing these fitted parameters at ``site`` in ``mode`` (own clamp counter)."""
+        return HGNeuron(
+            self.edges,
+            self.delta,
+            self.offset,
+            self.K,
+            self.symmetry,
+            self.name,
+            site,
+            mode,
+            self.partition,
+        )
+
     def reset(self) -> None:
         """Zero the out-of-range counter."""
         self.n_clamped.zero_()
@@ -88,9 +133,14 @@ class HGNeuron(SpikingNeuron):
         return x.double().abs() if self.symmetry == "even" else x.double()
 
     def out_of_range(self, x: Tensor) -> Tensor:
-        """Mask of inputs outside ``[l, r]`` (they are clamped)."""
+        """Mask of inputs outside ``[l, r]`` (they are clamped).
+
+        For an even function ``l`` is a resolution floor on ``|x|`` (``x**2`` of smaller inputs is
+        below ``l**2``), not a range limit: only ``|x| > r`` counts there.
+        """
         a, edges = self._input(x), self.edges.double()
-        return (a < edges[0]) | (a > edges[-1])
+        above = a > edges[-1]
+        return above if self.symmetry == "even" else above | (a < edges[0])
 
     def forward(self, x: Tensor) -> Tensor:
         self.n_clamped += int(self.out_of_range(x).sum())
@@ -100,7 +150,7 @@ class HGNeuron(SpikingNeuron):
         """Return (segment index, units of the segment's encoder) for input ``x`` (any dtype)."""
         edges = self.edges.double()
         a = self._input(x).clamp(edges[0], edges[-1])
-        seg = torch.bucketize(a, edges[1:-1], right=True)
+        seg = gate_index(a, edges, self.partition)
         width = (edges[1:] - edges[:-1])[seg]
         return seg, code_units(a - edges[seg], width, self.K)
 
@@ -118,11 +168,11 @@ class HGNeuron(SpikingNeuron):
             out = out + offset
         return out, fired, (bits, offset)
 
-    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
         seg, units = self._route(x)
         q = torch.floor(units)
         value = self.offset.double()[seg] + self.delta.double()[seg] * q
-        return value, popcount(q.long(), self.K)
+        return value, popcount(q.long()) if count else None
 
     def extra_repr(self) -> str:
         l, r = self.bounds

@@ -58,7 +58,7 @@ class IFNeuron(SpikingNeuron):
         fired = m >= 1.0
         return state.weight * fired, fired, state._replace(v=m - fired.double())
 
-    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
         state = self.init_state(x)
         n = torch.floor(0.5 + self.T * state.current).clamp(0, self.T)
-        return state.weight * n, n.long()
+        return state.weight * n, n.long() if count else None

@@ -40,10 +40,12 @@ def bit_step(state: BitSerialState, t: int, T: int) -> tuple[Tensor, Tensor, Bit
     return out, fired, BitSerialState(state.sign, v_next, state.tau)
 
 
-def bit_serial_closed_form(x: Tensor, tau: Tensor, T: int) -> tuple[Tensor, Tensor]:
-    """M1 closed form: ``(sign(x) * q * tau / 2**T, popcount(q))`` for float64 ``x`` and ``tau``."""
+def bit_serial_closed_form(
+    x: Tensor, tau: Tensor, T: int, count: bool = False
+) -> tuple[Tensor, Tensor | None]:
+    """M1 closed form: ``(sign(x) q tau / 2**T, popcount(q) if count)`` for float64 x and tau."""
     q = torch.floor(code_units(x.abs(), tau, T))
-    return torch.sign(x) * q * tau / 2.0**T, popcount(q.long(), T)
+    return torch.sign(x) * q * tau / 2.0**T, popcount(q.long()) if count else None
 
 
 class MTNeuron(SpikingNeuron):
@@ -81,5 +83,5 @@ class MTNeuron(SpikingNeuron):
     def step(self, state: BitSerialState, t: int) -> tuple[Tensor, Tensor, BitSerialState]:
         return bit_step(state, t, self.T)
 
-    def closed_form(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return bit_serial_closed_form(x.double(), self.effective_tau(x), self.T)
+    def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
+        return bit_serial_closed_form(x.double(), self.effective_tau(x), self.T, count)

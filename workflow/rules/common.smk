@@ -7,6 +7,11 @@ def results(*parts):
     return os.path.join("results", config["experiment"], *parts)
 
 
+def stage_confs(*groups):
+    """Hydra config files a stage reads, as inputs: editing one reruns the stage."""
+    return lambda w: [f"conf/{g.format(**w)}.yaml" for g in groups]
+
+
 def final_outputs():
     """Everything `rule all` asks for."""
-    return [results("fit_hg", "hg_errors.csv")]
+    return ["reports/fidelity.md"]

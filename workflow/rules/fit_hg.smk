@@ -1,13 +1,17 @@
 rule fit_hg:
+    input:
+        confs=stage_confs("fit_hg", "model/{model}", "hg/default"),
+        stats="results/{experiment}/{model}/collect/stats.safetensors",
     output:
-        bank="results/{experiment}/fit_hg/hg_bank.safetensors",
-        errors="results/{experiment}/fit_hg/hg_errors.csv",
-        metrics="results/{experiment}/fit_hg/metrics.json",
+        bank="results/{experiment}/{model}/fit_hg/hg_bank.safetensors",
+        errors="results/{experiment}/{model}/fit_hg/hg_errors.csv",
     log:
-        "logs/fit_hg/{experiment}.log",
+        "logs/fit_hg/{experiment}/{model}.log",
     conda:
         "../../environment.yml"
     params:
-        overrides=lambda w: f"output_dir=results/{w.experiment}/fit_hg",
+        overrides=lambda w, input, output: (
+            f"model={w.model} stats={input.stats} output_dir={os.path.dirname(output.bank)}"
+        ),
     shell:
         "python -m las.fit_hg {params.overrides} > {log} 2>&1"

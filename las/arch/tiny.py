@@ -1,11 +1,17 @@
-"""Tiny randomly initialised models of every supported family, built from config objects."""
+"""Tiny randomly initialised models of every supported family, built from config objects.
+
+They prove code paths (equivalence, cost, the pipeline's plumbing) where no pretrained weights are
+available offline; they never stand for accuracy. :func:`byte_tokenizer` gives them a real,
+offline tokenizer (byte-level, 256 tokens + EOS).
+"""
 
 from __future__ import annotations
 
 import torch
 import transformers as tf
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-VOCAB = 96
+VOCAB = 257  # 256 byte tokens + EOS: matches byte_tokenizer()
 
 
 def _decoder_kwargs() -> dict:
@@ -85,9 +91,21 @@ BUILDERS = {
 
 
 def tiny_model(family: str, dtype: torch.dtype = torch.float32) -> tf.PreTrainedModel:
-    """A seeded tiny model of ``family`` in eval mode."""
+    """A seeded tiny model of ``family``, eval mode; ``ValueError`` listing families if unknown."""
+    if family not in BUILDERS:
+        raise ValueError(f"unknown tiny family {family!r}; known: {', '.join(sorted(BUILDERS))}")
     torch.manual_seed(0)
     return BUILDERS[family]().to(dtype).eval()
+
+
+def byte_tokenizer() -> tf.PreTrainedTokenizerFast:
+    """A byte-level tokenizer without merges: one token per byte (ids 0-255), 256 is EOS/PAD."""
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {ch: i for i, ch in enumerate(alphabet)} | {"<eos>": len(alphabet)}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    return tf.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>")
 
 
 def tiny_inputs(family: str, batch: int = 2, length: int = 12, seed: int = 0) -> dict:
@@ -95,7 +113,7 @@ def tiny_inputs(family: str, batch: int = 2, length: int = 12, seed: int = 0) ->
     gen = torch.Generator().manual_seed(seed)
     if family == "clip_vision":
         return {"pixel_values": torch.randn(batch, 3, 32, 32, generator=gen)}
-    ids = torch.randint(3, VOCAB, (batch, length), generator=gen)
+    ids = torch.randint(3, VOCAB - 1, (batch, length), generator=gen)
     mask = torch.ones(batch, length, dtype=torch.long)
     mask[-1, : length // 4] = 0  # left padding in the last row
     return {"input_ids": ids, "attention_mask": mask}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from las.calibration.artifacts import (
+from las.artifacts import (
     ArtifactMismatchError,
     Identity,
     check_upstream,

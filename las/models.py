@@ -1,0 +1,98 @@
+"""Load the model a stage works on: an embedded asset, a hub model or a tiny random model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from las.arch.tiny import byte_tokenizer, tiny_model
+
+Source = Literal["embedded", "hub", "tiny"]
+Task = Literal["causal_lm", "encoder"]
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+EMBEDDED_DEFAULT = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model: ``name`` (used in paths and tables), where it comes from and how to load it.
+
+    ``source``: ``embedded`` (``id`` is an asset of ``conf/assets.yaml``), ``hub`` (``id`` a
+    Hugging Face repo, ``revision`` pinned) or ``tiny`` (``id`` a family of
+    :mod:`las.arch.tiny`, random weights: proves code paths, never accuracy).
+    """
+
+    name: str
+    source: Source
+    id: str
+    revision: str | None = None
+    task: Task = "causal_lm"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.source not in ("embedded", "hub", "tiny"):
+            raise ValueError(f"model source must be embedded, hub or tiny, got {self.source!r}")
+        if self.task not in ("causal_lm", "encoder"):
+            raise ValueError(f"model task must be causal_lm or encoder, got {self.task!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"model dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if self.source == "hub" and not self.revision:
+            raise ValueError(f"hub model {self.id!r} needs a pinned revision (commit hash)")
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode, its tokenizer, and the identity recorded in every artifact."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    model_id: str
+    revision: str
+
+
+def default_cache() -> Path:
+    """Where downloads go: ``$LAS_CACHE`` or ``resources/assets`` under the working directory."""
+    return Path(os.environ.get("LAS_CACHE", "resources/assets"))
+
+
+def load(spec: ModelSpec, cache_dir: Path | None = None) -> LoadedModel:
+    """Load ``spec`` (offline for embedded and tiny models)."""
+    dtype = DTYPES[spec.dtype]
+    if spec.source == "tiny":
+        model = tiny_model(spec.id, dtype)
+        return LoadedModel(model, byte_tokenizer(), f"tiny-{spec.id}", "seed0")
+    if spec.source == "embedded":
+        from las import assets
+
+        cache = cache_dir or default_cache()
+        specs = assets.load_asset_specs()
+        if spec.id not in specs:
+            raise ValueError(
+                f"unknown embedded model {spec.id!r}; known: {', '.join(sorted(specs))}"
+            )
+        asset = specs[spec.id]
+        task = "causal_lm" if spec.task == "causal_lm" else "base"
+        model, tokenizer = assets.load_model(spec.id, cache, task=task)
+        return LoadedModel(model.to(dtype).eval(), tokenizer, spec.id, asset.sha256)
+    return _load_hub(spec, dtype, cache_dir or default_cache())
+
+
+def _load_hub(spec: ModelSpec, dtype: torch.dtype, cache: Path) -> LoadedModel:
+    from las import assets
+
+    path = assets.fetch_hub_model(spec.id, spec.revision, cache, allow_patterns=None)
+    auto = AutoModelForCausalLM if spec.task == "causal_lm" else AutoModel
+    model = auto.from_pretrained(path, dtype=dtype, local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return LoadedModel(model, tokenizer, spec.id, spec.revision)

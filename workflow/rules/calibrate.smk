@@ -1,0 +1,18 @@
+rule calibrate:
+    input:
+        confs=stage_confs("calibrate", "model/{model}", "calibration/{calibration}"),
+        stats="results/{experiment}/{model}/collect/stats.safetensors",
+    output:
+        thresholds="results/{experiment}/{model}/calibrate/{calibration}/thresholds.safetensors",
+        table="results/{experiment}/{model}/calibrate/{calibration}/thresholds.csv",
+    log:
+        "logs/calibrate/{experiment}/{model}/{calibration}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        overrides=lambda w, input, output: (
+            f"model={w.model} calibration={w.calibration} stats={input.stats} "
+            f"output_dir={os.path.dirname(output.thresholds)}"
+        ),
+    shell:
+        "python -m las.calibrate {params.overrides} > {log} 2>&1"
