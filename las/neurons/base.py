@@ -3,12 +3,12 @@
 Numerics (the contract every neuron keeps):
 
 * thresholds and fitted parameters are stored as float32 buffers; on a call they are first cast to
-  the input's dtype (so every spike weight ``tau * 2**-t`` is exactly representable in it) and then
-  to float64;
-* all neuron arithmetic (codes, membrane potentials, outputs) runs in float64. With float32
-  parameters and ``T <= MAX_T`` every spike weight, every partial sum of a train and every closed
-  form value is exactly representable in float64, so ``spikes(x).sum(0, dtype=torch.float64)``
-  equals the closed form bit for bit, and both modes return that value cast to ``x.dtype``.
+  the input's dtype (so every spike weight ``tau * 2**-t`` is exactly representable in it);
+* neuron arithmetic runs in float64, except the MT/OAT codes of float32 and bfloat16 inputs,
+  which run in float32 where that is provably just as exact (:func:`compute_dtype`). With
+  float32 parameters and ``T <= MAX_T`` every spike weight and every partial sum of a train is
+  exact in float64, so ``spikes(x).sum(0, dtype=torch.float64)`` rounded to ``x.dtype`` equals
+  ``neuron(x)`` bit for bit, and ``fast`` and ``spike`` mode return the same tensor.
 """
 
 from __future__ import annotations
@@ -50,8 +50,23 @@ def as_threshold(value: ThresholdLike, name: str) -> Tensor:
     return tensor
 
 
-def threshold_for(param: Tensor, x: Tensor, name: str) -> Tensor:
-    """Broadcast a stored threshold to ``x``: cast to ``x.dtype`` then float64.
+def compute_dtype(x: Tensor, T: int) -> torch.dtype:
+    """Arithmetic dtype of a bit-serial neuron on input ``x`` with ``T`` steps.
+
+    float32 for float32 and bfloat16 inputs when ``T <= 24``: codes are integers below ``2**24``,
+    threshold subtractions are exact (Sterbenz) and ``q * (tau 2**-T)`` rounds once, exactly as
+    the float64 sum of the train does, so both modes still agree bit for bit. float64 otherwise
+    (float64 inputs; float16, whose 11-bit thresholds times a 16-bit code would round twice).
+    """
+    return (
+        torch.float32 if x.dtype in (torch.float32, torch.bfloat16) and T <= 24 else torch.float64
+    )
+
+
+def threshold_for(
+    param: Tensor, x: Tensor, name: str, dtype: torch.dtype = torch.float64
+) -> Tensor:
+    """Broadcast a stored threshold to ``x``: cast to ``x.dtype``, then to ``dtype``.
 
     Raises ``ValueError`` naming ``name`` when its shape does not broadcast to ``x.shape``
     (per-channel thresholds align with the trailing dimensions of ``x``).
@@ -65,7 +80,7 @@ def threshold_for(param: Tensor, x: Tensor, name: str) -> Tensor:
             f"{name} of shape {tuple(param.shape)} does not broadcast to the input shape "
             f"{tuple(x.shape)}; per-channel thresholds must match the trailing dimensions"
         )
-    return param.to(device=x.device, dtype=x.dtype).double()
+    return param.to(device=x.device, dtype=x.dtype).to(dtype)
 
 
 def check_finite(x: Tensor, site: str | None) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 from torch import Tensor
 
 from las.modes import Mode
-from las.neurons.base import SpikingNeuron, check_steps, popcount
-from las.neurons.mt import BitSerialState, bit_step, code_units
+from las.neurons.base import SpikingNeuron, check_finite, check_steps, popcount
+from las.neurons.mt import BitSerialState, bit_step
 
 Symmetry = Literal["none", "even"]
 #: How the fitted edges were laid out: ("uniform", m): multiples of 1/m; ("octave", m): m equal
@@ -100,6 +101,10 @@ class HGNeuron(SpikingNeuron):
             gate_index(starts, edges32.double(), self.partition), torch.arange(n)
         ):
             raise ValueError(f"edges do not follow the declared partition {partition}")
+        # float64 working copies, made once (not saved: the float32 buffers are the parameters)
+        for label in ("edges", "delta", "offset"):
+            self.register_buffer(f"_{label}64", getattr(self, label).double(), persistent=False)
+        self._low, self._high = float(edges32[0]), float(edges32[-1])
 
     @property
     def K(self) -> int:
@@ -138,26 +143,52 @@ class HGNeuron(SpikingNeuron):
         For an even function ``l`` is a resolution floor on ``|x|`` (``x**2`` of smaller inputs is
         below ``l**2``), not a range limit: only ``|x| > r`` counts there.
         """
-        a, edges = self._input(x), self.edges.double()
-        above = a > edges[-1]
-        return above if self.symmetry == "even" else above | (a < edges[0])
+        a = self._input(x)
+        above = a > self._high
+        return above if self.symmetry == "even" else above | (a < self._low)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.mode is Mode.FAST:
+            check_finite(x, self.site)
+            return self.closed_form(x, tally=True)[0].to(x.dtype)
         self.n_clamped += int(self.out_of_range(x).sum())
         return super().forward(x)
 
-    def _route(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Return (segment index, units of the segment's encoder) for input ``x`` (any dtype)."""
-        edges = self.edges.double()
-        a = self._input(x).clamp(edges[0], edges[-1])
-        seg = gate_index(a, edges, self.partition)
-        width = (edges[1:] - edges[:-1])[seg]
-        return seg, code_units(a - edges[seg], width, self.K)
+    def _segments(self, a: Tensor) -> tuple[Tensor, Tensor, Tensor | float]:
+        """(segment, its left edge, ``2**K / width``) for clamped float64 inputs.
+
+        A regular partition has power-of-two widths: left edge and scale follow from the segment
+        index arithmetically (exact), otherwise they are looked up.
+        """
+        seg = gate_index(a, self._edges64, self.partition)
+        if self.partition is None:
+            width = self._edges64[1:] - self._edges64[:-1]
+            return seg, self._edges64[seg], 2.0**self.K / width[seg]
+        kind, m = self.partition
+        if kind == "uniform":
+            return seg, (seg + round(self._low * m)) / m, 2.0**self.K * m
+        octave = torch.div(seg, m, rounding_mode="floor") + round(math.log2(self._low))
+        step = (seg % m).double()
+        return (
+            seg,
+            torch.ldexp(1 + step / m, octave),
+            torch.ldexp(torch.tensor(2.0**self.K * m, dtype=torch.float64), -octave),
+        )
+
+    def _route(self, x: Tensor, tally: bool = False) -> tuple[Tensor, Tensor]:
+        """(segment index, units of the segment's encoder) for input ``x`` (any dtype)."""
+        a = self._input(x)
+        clamped = a.clamp(self._low, self._high)
+        if tally:
+            outside = (a > self._high) if self.symmetry == "even" else (clamped != a)
+            self.n_clamped += int(outside.sum())
+        seg, left, scale = self._segments(clamped)
+        return seg, ((clamped - left) * scale).clamp_(max=2.0**self.K - 1)
 
     def init_state(self, x: Tensor) -> tuple[BitSerialState, Tensor]:
         seg, units = self._route(x)
-        weight = self.delta.double()[seg] * 2.0**self.K
-        return BitSerialState(torch.ones_like(units), units, weight), self.offset.double()[seg]
+        weight = self._delta64[seg] * 2.0**self.K
+        return BitSerialState(torch.ones_like(units), units, weight), self._offset64[seg]
 
     def step(
         self, state: tuple[BitSerialState, Tensor], t: int
@@ -168,10 +199,12 @@ class HGNeuron(SpikingNeuron):
             out = out + offset
         return out, fired, (bits, offset)
 
-    def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
-        seg, units = self._route(x)
+    def closed_form(
+        self, x: Tensor, count: bool = False, tally: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        seg, units = self._route(x, tally)
         q = torch.floor(units)
-        value = self.offset.double()[seg] + self.delta.double()[seg] * q
+        value = torch.addcmul(self._offset64[seg], self._delta64[seg], q)
         return value, popcount(q.long()) if count else None
 
     def extra_repr(self) -> str:

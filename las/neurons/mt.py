@@ -8,7 +8,14 @@ import torch
 from torch import Tensor
 
 from las.modes import Mode
-from las.neurons.base import SpikingNeuron, ThresholdLike, as_threshold, popcount, threshold_for
+from las.neurons.base import (
+    SpikingNeuron,
+    ThresholdLike,
+    as_threshold,
+    compute_dtype,
+    popcount,
+    threshold_for,
+)
 
 
 class BitSerialState(NamedTuple):
@@ -41,11 +48,14 @@ def bit_step(state: BitSerialState, t: int, T: int) -> tuple[Tensor, Tensor, Bit
 
 
 def bit_serial_closed_form(
-    x: Tensor, tau: Tensor, T: int, count: bool = False
+    x: Tensor, magnitude: Tensor, tau: Tensor, T: int, count: bool = False
 ) -> tuple[Tensor, Tensor | None]:
-    """M1 closed form: ``(sign(x) q tau / 2**T, popcount(q) if count)`` for float64 x and tau."""
-    q = torch.floor(code_units(x.abs(), tau, T))
-    return torch.sign(x) * q * tau / 2.0**T, popcount(q.long()) if count else None
+    """M1 closed form ``(sign(x) q tau / 2**T, popcount(q) if count)`` in the dtype of x, |x|, tau.
+
+    ``tau / 2**T`` is exact (a power-of-two scaling), so the value is one rounding of ``q tau``.
+    """
+    q = torch.floor(code_units(magnitude, tau, T))
+    return torch.copysign(q * (tau * 2.0**-T), x), popcount(q.long()) if count else None
 
 
 class MTNeuron(SpikingNeuron):
@@ -59,7 +69,8 @@ class MTNeuron(SpikingNeuron):
         mode: ``fast`` or ``spike``.
 
     ``neuron(x)`` returns ``sign(x) * q * tau / 2**T`` with ``q = min(floor(|x| 2**T / tau),
-    2**T - 1)``, computed in float64 and cast to ``x.dtype``; ``count(x)`` is ``popcount(q)``.
+    2**T - 1)``, computed in :func:`las.neurons.base.compute_dtype` and cast to ``x.dtype``;
+    ``count(x)`` is ``popcount(q)``.
     """
 
     def __init__(
@@ -72,16 +83,26 @@ class MTNeuron(SpikingNeuron):
         super().__init__(T, site, mode)
         self.register_buffer("tau", as_threshold(tau, "tau"))
 
+    def threshold(self, x: Tensor, magnitude: Tensor) -> Tensor:
+        """Each element's threshold (broadcastable to ``x``) in ``magnitude``'s dtype."""
+        return threshold_for(self.tau, x, "tau", magnitude.dtype)
+
     def effective_tau(self, x: Tensor) -> Tensor:
         """The float64 threshold applied to each element of ``x``, broadcast to its shape."""
-        return threshold_for(self.tau, x, "tau").expand(x.shape)
+        return self.threshold(x, x.double().abs()).expand(x.shape)
+
+    def _widen(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        wide = x.to(compute_dtype(x, self.T))
+        return wide, wide.abs()
 
     def init_state(self, x: Tensor) -> BitSerialState:
-        x64, tau = x.double(), self.effective_tau(x)
-        return BitSerialState(torch.sign(x64), code_units(x64.abs(), tau, self.T), tau)
+        wide, magnitude = self._widen(x)
+        tau = self.threshold(x, magnitude).expand(x.shape)
+        return BitSerialState(torch.sign(wide), code_units(magnitude, tau, self.T), tau)
 
     def step(self, state: BitSerialState, t: int) -> tuple[Tensor, Tensor, BitSerialState]:
         return bit_step(state, t, self.T)
 
     def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
-        return bit_serial_closed_form(x.double(), self.effective_tau(x), self.T, count)
+        wide, magnitude = self._widen(x)
+        return bit_serial_closed_form(wide, magnitude, self.threshold(x, magnitude), self.T, count)

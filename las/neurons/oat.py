@@ -58,7 +58,7 @@ class OATNeuron(MTNeuron):
         """``M_out``: True where ``|x| >= theta_nor`` (routed to the outlier sub-neuron)."""
         return x.double().abs() >= threshold_for(self.tau, x, "theta_nor")
 
-    def effective_tau(self, x: Tensor) -> Tensor:
-        nor = threshold_for(self.tau, x, "theta_nor")
-        out = threshold_for(self.theta_out, x, "theta_out")
-        return torch.where(x.double().abs() >= nor, out, nor).expand(x.shape)
+    def threshold(self, x: Tensor, magnitude: Tensor) -> Tensor:
+        nor = threshold_for(self.tau, x, "theta_nor", magnitude.dtype)
+        out = threshold_for(self.theta_out, x, "theta_out", magnitude.dtype)
+        return torch.where(magnitude >= nor, out, nor)
