@@ -25,7 +25,11 @@ def run(cfg: DictConfig) -> Path:
         loaded.tokenizer, stage.as_dict(cfg.data), stage.model_spec(cfg.model).task
     )
     observers = collect_statistics(
-        loaded.model, batches, stage.conversion_config(cfg.conversion), cfg.per_channel
+        loaded.model,
+        batches,
+        stage.conversion_config(cfg.conversion),
+        cfg.per_channel,
+        inplace=True,
     )
     digest = stage.stage_hash(cfg, "model", "data", "conversion", "per_channel")
     save_stats(

@@ -25,17 +25,21 @@ def collect_statistics(
     batches: Iterable[Mapping[str, torch.Tensor]],
     cfg: ConversionConfig | None = None,
     per_channel: bool = False,
+    inplace: bool = False,
 ) -> ObserverFactory:
-    """Run ``model`` (a copy, with observers at every site of ``cfg``'s conversion) on batches.
+    """Run ``model`` with observers at every site of ``cfg``'s conversion on ``batches``.
 
     Each batch is a dict of model inputs (``input_ids``, ``attention_mask``, ...). Returns the
     observer factory holding per-site statistics, roles and per-function input samples. Memory
-    does not grow with the number of batches.
+    does not grow with the number of batches: statistics stream, no activation is stored, and
+    under ``inference_mode`` only the layer being computed holds activations. ``inplace``
+    instruments ``model`` itself instead of a copy (no second set of weights: what the ``collect``
+    stage does for large models; the model is then an observer model).
     """
     cfg = cfg or ConversionConfig()
     observers = ObserverFactory(per_channel=per_channel)
     observed = build_spiking(
-        copy.deepcopy(model),
+        model if inplace else copy.deepcopy(model),
         observers,
         spike_attention=cfg.spike_attention,
         softmax_offset=cfg.softmax_offset,

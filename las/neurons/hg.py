@@ -172,7 +172,7 @@ class HGNeuron(SpikingNeuron):
         return (
             seg,
             torch.ldexp(1 + step / m, octave),
-            torch.ldexp(torch.tensor(2.0**self.K * m, dtype=torch.float64), -octave),
+            torch.ldexp(torch.full(octave.shape, 2.0**self.K * m, dtype=torch.float64), -octave),
         )
 
     def _route(self, x: Tensor, tally: bool = False) -> tuple[Tensor, Tensor]:

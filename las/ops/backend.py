@@ -14,7 +14,9 @@ trains ``[T, ...]`` and every primitive follows M5's per-step formula:
 
 Summing a spike-mode result over ``t`` gives the fast-mode result up to floating-point rounding
 of the sums (trains are kept in the working dtype; accumulated inputs of neurons are summed in
-float64).
+float64). Each step depends only on the cumulative sums up to it, so all ``T`` steps are computed
+in one batched call (dim 0 is time): the per-step arithmetic is exactly the formula above. Linear
+maps, bilinear maps and nonlinearities passed in therefore act on trailing dimensions.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ class SpikeSim:
         return out
 
     def affine(self, fn: Linear, v: Tensor) -> Tensor:
-        return torch.stack([fn(v[t]) for t in range(v.shape[0])])
+        return fn(v)
 
     def shift(self, v: Tensor, c: Tensor | float) -> Tensor:
         c = torch.as_tensor(c, dtype=v.dtype, device=v.device)
@@ -105,12 +107,10 @@ class SpikeSim:
         return out
 
     def product(self, a: Tensor, b: Tensor, fn: Bilinear = torch.mul) -> Tensor:
-        sa, sb = a.cumsum(0), b.cumsum(0)
-        return _difference(torch.stack([fn(sa[t], sb[t]) for t in range(self.T)]))
+        return _difference(fn(a.cumsum(0), b.cumsum(0)))
 
     def nonlinear(self, g: nn.Module, v: Tensor) -> Tensor:
-        s = v.cumsum(0)
-        return _difference(torch.stack([g(s[t]) for t in range(self.T)]))
+        return _difference(g(v.cumsum(0)))
 
 
 def _difference(cumulative: Tensor) -> Tensor:
