@@ -85,7 +85,7 @@ def fit_segments(
     """Fit ``(offset, delta)`` of every segment at once; returns float32 tensors ``[N]``."""
     lo, width = edges[:-1, None], (edges[1:] - edges[:-1])[:, None]
     x = lo + width * torch.linspace(0.0, 1.0 - 2.0**-K, samples, dtype=torch.float64)
-    code = torch.floor(code_units(x - lo, width, K)) / 2.0**K
+    code = code_units(x - lo, width, K) / 2.0**K
     f = target.fn(x)
     scale = 1.0 / f.abs().clamp_min(1e-300) if target.error == "relative" else torch.ones_like(f)
     lawson = torch.full_like(f, 1.0 / samples)

@@ -19,7 +19,11 @@ from las.neurons.base import (
 
 
 class BitSerialState(NamedTuple):
-    """Simulation state of a bit-serial encoder, membrane potential in units of ``tau / 2**T``."""
+    """Simulation state of a bit-serial encoder: membrane potential in units of ``tau / 2**T``.
+
+    Units start at the code ``q`` (the floor of ``v(1)``: a sub-unit remainder never reaches the
+    smallest threshold, one unit, so the fired bits are the same).
+    """
 
     sign: Tensor
     v_units: Tensor
@@ -27,11 +31,22 @@ class BitSerialState(NamedTuple):
 
 
 def code_units(magnitude: Tensor, tau: Tensor, T: int) -> Tensor:
-    """``min(|x| * 2**T / tau, 2**T - 1)`` in float64: ``v(1)`` of M1 in units of ``tau/2**T``.
+    """The T-bit code ``q = min(floor(|x| 2**T / tau), 2**T - 1)`` of M1, in ``magnitude``'s dtype.
 
-    Its floor is the T-bit code ``q`` of M1 (floor, then cap: the cap is an exact integer here).
+    ``q`` is ``v(1)`` of M1 in units of ``tau / 2**T``, floored. A rounded float32 quotient can
+    land exactly on the integer just above a true quotient; those elements (``q == u``, rare) are
+    re-checked with the exact float64 product ``q tau`` (24 x 24 bits) and decremented, so float32
+    codes equal the true floor. float64 codes are the floor of the correctly rounded quotient.
     """
-    return torch.clamp(magnitude * 2.0**T / tau, max=2.0**T - 1)
+    units = magnitude * 2.0**T / tau
+    q = torch.floor(units)
+    if magnitude.dtype != torch.float64:
+        landed = (q == units) & (q > 0)
+        if landed.any():
+            taus = tau.expand(magnitude.shape)[landed].double()
+            over = q[landed].double() * taus > magnitude[landed].double() * 2.0**T
+            q[landed] -= over.to(q.dtype)
+    return torch.clamp(q, max=2.0**T - 1)
 
 
 def bit_step(state: BitSerialState, t: int, T: int) -> tuple[Tensor, Tensor, BitSerialState]:
@@ -54,7 +69,7 @@ def bit_serial_closed_form(
 
     ``tau / 2**T`` is exact (a power-of-two scaling), so the value is one rounding of ``q tau``.
     """
-    q = torch.floor(code_units(magnitude, tau, T))
+    q = code_units(magnitude, tau, T)
     return torch.copysign(q * (tau * 2.0**-T), x), popcount(q.long()) if count else None
 
 

@@ -131,3 +131,22 @@ def test_reruns_are_identical():
     neuron = MTNeuron(1.0, mode="spike")
     x = torch.randn(16)
     assert torch.equal(neuron(x), neuron(x))
+
+
+@pytest.mark.parametrize("T", [8, 16, 24])
+def test_float32_codes_are_the_true_floor(T):
+    # float32 |x| 2**T / tau can round up onto the next integer; M1 wants the floor.
+    gen = torch.Generator().manual_seed(T)
+    x = torch.randn(200_000, generator=gen) * 3
+    tau = torch.tensor(2.7182817, dtype=torch.float32)
+    q_true = torch.floor(x.double().abs() * 2.0**T / tau.double()).clamp(max=2.0**T - 1)
+    neuron = MTNeuron(tau, T=T)
+    assert torch.equal(neuron.count(x), popcount_reference(q_true))
+    expected = torch.copysign(q_true * tau.double() * 2.0**-T, x.double()).float()
+    assert torch.equal(neuron(x), expected)
+    assert torch.equal(neuron.spikes(x).sum(0, dtype=torch.float64).float(), expected)
+
+
+def popcount_reference(q: torch.Tensor) -> torch.Tensor:
+    """Set bits of each integer code, one shift per bit position."""
+    return ((q.long()[:, None] >> torch.arange(63)) & 1).sum(1)
