@@ -17,6 +17,7 @@ from las.calibration.rules import choose_thresholds
 from las.calibration.store import load_stats, save_thresholds
 from las.conversion.sites import Kind
 from las.provenance import config_hash
+from las.tracking import record_stage
 
 
 def run(cfg: DictConfig) -> Path:
@@ -40,15 +41,20 @@ def run(cfg: DictConfig) -> Path:
     identity = Identity(collected.identity.model_id, collected.identity.revision, digest)
     table = save_thresholds(out / "thresholds.safetensors", choices, identity, {"rule": rule.name})
     table.to_csv(out / "thresholds.csv", index=False)
-    stage.write_metrics(
+    fields = {
+        "model_id": identity.model_id,
+        "sites": len(table),
+        "mean_outlier_fraction": float(table["outlier_fraction"].mean()),
+        "max_expected_mse": float(table["expected_mse"].max()),
+    }
+    record_stage(
         out,
         "calibrate",
         cfg,
         digest,
-        model_id=identity.model_id,
-        sites=len(table),
-        mean_outlier_fraction=float(table["outlier_fraction"].mean()),
-        max_expected_mse=float(table["expected_mse"].max()),
+        fields,
+        tables={"thresholds": table},
+        artifacts=[out / "thresholds.safetensors", out / "thresholds.csv"],
     )
     return out
 

@@ -15,6 +15,7 @@ from las import data, models, stage
 from las.artifacts import Identity
 from las.calibration import collect_statistics
 from las.calibration.store import load_stats, save_stats
+from las.tracking import record_stage
 
 
 def run(cfg: DictConfig) -> Path:
@@ -37,15 +38,20 @@ def run(cfg: DictConfig) -> Path:
     )
     table = load_stats(out / "stats.safetensors").table()
     table.to_csv(out / "sites.csv", index=False)
-    stage.write_metrics(
+    fields = {
+        "model_id": loaded.model_id,
+        "revision": loaded.revision,
+        "sites": len(table),
+        "tokens": int(sum(b["input_ids"].numel() for b in batches)),
+    }
+    record_stage(
         out,
         "collect",
         cfg,
         digest,
-        model_id=loaded.model_id,
-        revision=loaded.revision,
-        sites=len(table),
-        tokens=int(sum(b["input_ids"].numel() for b in batches)),
+        fields,
+        tables={"sites": table},
+        artifacts=[out / "stats.safetensors", out / "sites.csv"],
     )
     return out
 

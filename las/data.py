@@ -7,14 +7,33 @@ sequence per document. Calibration and evaluation use disjoint documents.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 from transformers import PreTrainedTokenizerBase
 
 from las import texts
 
 Batch = dict[str, torch.Tensor]
+DATA_CONF = Path(__file__).resolve().parent.parent / "conf" / "data"
+
+
+def data_config(name: str, calib_sequences: int | None = None) -> dict[str, Any]:
+    """The ``conf/data/<name>.yaml`` config as a dict (``calib_sequences`` overridden if given).
+
+    For callers outside Hydra (lm-eval model arguments, task loaders); ``ValueError`` naming the
+    known configs for an unknown ``name``.
+    """
+    path = DATA_CONF / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in DATA_CONF.glob("*.yaml"))
+        raise ValueError(f"unknown data config {name!r}; known: {', '.join(known)}")
+    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    if calib_sequences is not None:
+        cfg["calib_sequences"] = int(calib_sequences)
+    return cfg  # type: ignore[return-value]
 
 
 def split_documents(cfg: Mapping[str, Any]) -> tuple[list[str], list[str]]:

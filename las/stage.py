@@ -1,12 +1,11 @@
-"""Shared plumbing of the stage entry points: typed configs from Hydra, identities, metrics.
+"""Shared plumbing of the stage entry points: typed configs from Hydra, identities, paths.
 
 The library proper never imports Hydra; stages convert their ``DictConfig`` here into the frozen
-dataclasses the library takes.
+dataclasses the library takes. Each stage's record is written by :func:`las.tracking.record_stage`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from las.calibration.rules import RuleConfig
 from las.conversion.config import ConversionConfig
 from las.models import ModelSpec
-from las.provenance import config_hash, provenance
+from las.provenance import config_hash
 
 
 def as_dict(cfg: DictConfig) -> dict[str, Any]:
@@ -55,11 +54,3 @@ def output_dir(cfg: DictConfig) -> Path:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def write_metrics(out: Path, stage: str, cfg: DictConfig, digest: str, **fields: Any) -> Path:
-    """Write ``metrics.json``: stage, resolved config, config hash, provenance and ``fields``."""
-    path = out / "metrics.json"
-    record = {"stage": stage, "config": as_dict(cfg), "config_hash": digest, **fields}
-    path.write_text(json.dumps(record | provenance(), indent=2, default=str))
-    return path

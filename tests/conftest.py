@@ -14,3 +14,29 @@ settings.register_profile(
     "las", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("las")
+
+
+import socket  # noqa: E402
+
+import pytest  # noqa: E402
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", None}
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Fail any test that resolves or connects to an internet host (local sockets allowed)."""
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in LOCAL_HOSTS:
+            raise RuntimeError(f"network access attempted in a test: {address}")
+        return real_connect(sock, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in LOCAL_HOSTS:
+            raise RuntimeError(f"network access attempted in a test: lookup of {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

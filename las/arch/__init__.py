@@ -4,8 +4,10 @@ from las.arch import families as families
 from las.arch.base import (
     ACTIVATIONS,
     Adapter,
+    Composite,
     GatedFFN,
     PlainFFN,
+    Projector,
     adapter_for,
     supported_model_types,
 )
@@ -13,8 +15,10 @@ from las.arch.base import (
 __all__ = [
     "ACTIVATIONS",
     "Adapter",
+    "Composite",
     "GatedFFN",
     "PlainFFN",
+    "Projector",
     "adapter_for",
     "families",
     "supported_model_types",

@@ -10,6 +10,11 @@ same way for every family. Within each transformer block:
 * the FFN nonlinearity becomes an HG neuron: fused into the first linear map (plain FFN) or a
   :class:`las.ops.SpikingFFN` (gated FFN: SwiGLU/GeGLU);
 * every LayerNorm/RMSNorm becomes its spiking version.
+
+Outside the blocks: the adapter's extra norms, its :class:`Projector` modules (linear maps around
+one activation, such as a vision tower's patch merger) and the output head. A :class:`Composite`
+(a vision-language model) declares sub-models instead, each converted with the adapter of its own
+config, plus projectors between them (the multimodal projector).
 """
 
 from __future__ import annotations
@@ -49,6 +54,41 @@ class PlainFFN:
     activation: str
 
 
+def hg_activation(owner: str, act: str) -> str:
+    """The HG function name of the Hugging Face activation ``act``; ``ValueError`` if none."""
+    if act not in ACTIVATIONS:
+        raise ValueError(
+            f"{owner}: activation {act!r} has no HG neuron; supported: "
+            f"{', '.join(sorted(ACTIVATIONS))}"
+        )
+    return ACTIVATIONS[act]
+
+
+@dataclass(frozen=True)
+class Projector:
+    """Linear maps around one activation outside the blocks (multimodal projector, patch merger).
+
+    Converted like a plain FFN: the activation fuses into ``ffn.first`` as an HG neuron and every
+    other linear map and norm inside becomes spiking.
+
+    Attributes:
+        path: regex matched against module paths (relative to the model declaring it).
+        ffn: paths inside the module of the first linear map and of the activation.
+        activation: Hugging Face activation name, used when ``activation_key`` is None.
+        activation_key: config attribute naming the activation (read from the declaring model).
+    """
+
+    path: str
+    ffn: PlainFFN
+    activation: str = "gelu"
+    activation_key: str | None = None
+
+    def hg_function(self, config: PretrainedConfig) -> str:
+        """The HG function name of this projector's activation under ``config``."""
+        act = getattr(config, self.activation_key) if self.activation_key else self.activation
+        return hg_activation(f"projector {self.path!r}", act)
+
+
 @dataclass(frozen=True)
 class Adapter:
     """The layout of one architecture family.
@@ -59,9 +99,11 @@ class Adapter:
         blocks: regex matched against module paths of the ``nn.ModuleList`` of blocks.
         attention: path of the attention module inside a block.
         ffn: the FFN layout.
-        extra_norms: regex of norm modules outside blocks to convert (final norm, embedding norm).
+        extra_norms: regex of norm modules outside blocks to convert (final norm, embedding norm),
+            or None.
         activation_keys: config attributes naming the FFN activation, first found wins.
         head: path of the output head (``lm_head``) converted when the config asks for it.
+        projectors: FFN-like modules outside the blocks (e.g. a patch merger).
     """
 
     name: str
@@ -69,28 +111,47 @@ class Adapter:
     blocks: str
     attention: str
     ffn: GatedFFN | PlainFFN
-    extra_norms: str
+    extra_norms: str | None
     activation_keys: tuple[str, ...] = ("hidden_act", "activation_function")
     head: str | None = "lm_head"
+    projectors: tuple[Projector, ...] = ()
 
     def activation(self, config: PretrainedConfig) -> str:
         """The HG function name of the FFN activation in ``config``."""
         for key in self.activation_keys:
             act = getattr(config, key, None)
             if isinstance(act, str):
-                if act not in ACTIVATIONS:
-                    raise ValueError(
-                        f"{self.name}: activation {act!r} has no HG neuron; supported: "
-                        f"{', '.join(sorted(ACTIVATIONS))}"
-                    )
-                return ACTIVATIONS[act]
+                return hg_activation(self.name, act)
         raise ValueError(f"{self.name}: config names no activation in {self.activation_keys}")
 
 
-_REGISTRY: dict[str, Adapter] = {}
+@dataclass(frozen=True)
+class Composite:
+    """A model assembled from sub-models (a vision-language model).
+
+    Each part is a ``PreTrainedModel`` with its own config, converted with the adapter registered
+    for that config's ``model_type`` (site names keep the full path from the composite's root).
+
+    Attributes:
+        name: family name (registry key).
+        model_types: ``config.model_type`` values it handles.
+        parts: regex matched against module paths of the sub-models (vision tower, language model).
+        projectors: FFN-like modules between the parts (the multimodal projector).
+        head: path of the output head (``lm_head``) converted when the config asks for it.
+    """
+
+    name: str
+    model_types: tuple[str, ...]
+    parts: str
+    projectors: tuple[Projector, ...] = ()
+    head: str | None = "lm_head"
 
 
-def register(adapter: Adapter) -> Adapter:
+Layout = Adapter | Composite
+_REGISTRY: dict[str, Layout] = {}
+
+
+def register(adapter: Layout) -> Layout:
     """Add ``adapter`` to the registry under each of its model types."""
     for model_type in adapter.model_types:
         _REGISTRY[model_type] = adapter
@@ -102,8 +163,8 @@ def supported_model_types() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def adapter_for(config: PretrainedConfig) -> Adapter:
-    """The adapter of ``config.model_type``; ``ValueError`` listing the supported types if none."""
+def adapter_for(config: PretrainedConfig) -> Layout:
+    """The layout of ``config.model_type``; ``ValueError`` listing the supported types if none."""
     model_type = getattr(config, "model_type", None)
     if model_type not in _REGISTRY:
         raise ValueError(

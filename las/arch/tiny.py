@@ -2,7 +2,9 @@
 
 They prove code paths (equivalence, cost, the pipeline's plumbing) where no pretrained weights are
 available offline; they never stand for accuracy. :func:`byte_tokenizer` gives them a real,
-offline tokenizer (byte-level, 256 tokens + EOS).
+offline tokenizer (byte-level, 256 tokens + EOS). The vision-language models (``VLM_BUILDERS``)
+add four special tokens after it (image, vision start/end, video) and take processor-free inputs
+from :func:`tiny_vqa_batch` (synthetic images, byte-level questions; see :mod:`las.vqa.batch`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ import torch
 import transformers as tf
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
+from las.vqa import VQABatch, synthetic_batch
+
 VOCAB = 257  # 256 byte tokens + EOS: matches byte_tokenizer()
+EOS = VOCAB - 1
+IMAGE_TOKEN, VISION_START, VISION_END, VIDEO_TOKEN = range(VOCAB, VOCAB + 4)
+VLM_VOCAB = VOCAB + 4
+TINY_RANDOM = "tiny-random"  # the ``weights`` label of every result on these models
 
 
 def _decoder_kwargs() -> dict:
@@ -77,25 +85,80 @@ BUILDERS = {
             max_position_embeddings=70,
         )
     ),
-    "clip_vision": lambda: tf.CLIPVisionModel(
-        tf.CLIPVisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=32,
-            patch_size=8,
-        )
-    ),
+    "clip_vision": lambda: tf.CLIPVisionModel(tf.CLIPVisionConfig(**_clip_kwargs())),
 }
+
+
+def _clip_kwargs() -> dict:
+    return dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
+    )
+
+
+def _vlm_text_kwargs() -> dict:
+    return _decoder_kwargs() | dict(
+        vocab_size=VLM_VOCAB,
+        num_key_value_heads=2,
+        bos_token_id=EOS,
+        eos_token_id=EOS,
+        pad_token_id=EOS,
+    )
+
+
+def _llava() -> tf.LlavaForConditionalGeneration:
+    """CLIP tower (32x32 images, 8x8 patches: 16 image tokens once CLS is dropped) + LLaMA."""
+    return tf.LlavaForConditionalGeneration(
+        tf.LlavaConfig(
+            vision_config=tf.CLIPVisionConfig(**_clip_kwargs()),
+            text_config=tf.LlamaConfig(**_vlm_text_kwargs()),
+            image_token_index=IMAGE_TOKEN,
+            image_seq_length=16,
+        )
+    )
+
+
+def _qwen2_vl() -> tf.Qwen2VLForConditionalGeneration:
+    """Qwen2-VL vision transformer (16x16 images, 4x4 patches, 2x2 merge: 4 image tokens) + M-RoPE
+    decoder (head dim 8: M-RoPE sections 2+1+1 frequencies for time, height, width)."""
+    return tf.Qwen2VLForConditionalGeneration(
+        tf.Qwen2VLConfig(
+            text_config=tf.Qwen2VLTextConfig(
+                **_vlm_text_kwargs(),
+                rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1]},
+            ),
+            vision_config=tf.Qwen2VLVisionConfig(
+                depth=2,
+                embed_dim=32,
+                hidden_size=32,
+                num_heads=4,
+                mlp_ratio=2,
+                patch_size=4,
+                temporal_patch_size=2,
+                spatial_merge_size=2,
+            ),
+            image_token_id=IMAGE_TOKEN,
+            vision_start_token_id=VISION_START,
+            vision_end_token_id=VISION_END,
+            video_token_id=VIDEO_TOKEN,
+        )
+    )
+
+
+VLM_BUILDERS = {"llava": _llava, "qwen2_vl": _qwen2_vl}
 
 
 def tiny_model(family: str, dtype: torch.dtype = torch.float32) -> tf.PreTrainedModel:
     """A seeded tiny model of ``family``, eval mode; ``ValueError`` listing families if unknown."""
-    if family not in BUILDERS:
-        raise ValueError(f"unknown tiny family {family!r}; known: {', '.join(sorted(BUILDERS))}")
+    builders = BUILDERS | VLM_BUILDERS
+    if family not in builders:
+        raise ValueError(f"unknown tiny family {family!r}; known: {', '.join(sorted(builders))}")
     torch.manual_seed(0)
-    return BUILDERS[family]().to(dtype).eval()
+    return builders[family]().to(dtype).eval()
 
 
 def byte_tokenizer() -> tf.PreTrainedTokenizerFast:
@@ -122,3 +185,13 @@ def tiny_inputs(family: str, batch: int = 2, length: int = 12, seed: int = 0) ->
 def output_tensor(output) -> torch.Tensor:
     """The main output tensor: ``logits`` or ``last_hidden_state``."""
     return output.logits if hasattr(output, "logits") else output.last_hidden_state
+
+
+def tiny_vqa_batch(model: tf.PreTrainedModel, batch: int = 2, seed: int = 0) -> VQABatch:
+    """Synthetic image-question items for a tiny VLM (:mod:`las.vqa`), byte-level text.
+
+    ``batch.prompt`` is the model's input (``input_ids`` with image tokens, ``attention_mask``,
+    ``pixel_values`` and, for Qwen2-VL, ``image_grid_thw`` and ``mm_token_type_ids``);
+    ``batch.scoring_inputs()`` appends the reference answers.
+    """
+    return synthetic_batch(model.config, byte_tokenizer(), batch, seed)

@@ -23,8 +23,11 @@ def convert(
     Every block becomes spike-driven (OAT at every site, spike-equivalent attention, HG
     nonlinearities, spiking norms); what stays float: the embedding lookup (the input encoding),
     positional encodings added to it, and pooling/heads outside the blocks other than ``lm_head``
-    (converted unless ``cfg.convert_head`` is False). The original is left untouched unless
-    ``inplace``; weights are shared between the converted modules and the model they came from.
+    (converted unless ``cfg.convert_head`` is False). Vision-language models (LLaVA, Qwen2-VL)
+    convert both towers and the projector between them; their patch embedding on raw pixels is
+    the image's input encoding and stays float (see :mod:`las.arch.families`). The original is
+    left untouched unless ``inplace``; weights are shared between the converted modules and the
+    model they came from.
     """
     cfg = cfg or ConversionConfig()
     target = model if inplace else copy.deepcopy(model)

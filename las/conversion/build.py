@@ -1,6 +1,6 @@
 """Replace the modules of a ``transformers`` model by spike-equivalent ones (in place).
 
-Driven by an :class:`las.arch.Adapter` (where things are) and a
+Driven by an :class:`las.arch.Adapter` or :class:`las.arch.Composite` (where things are) and a
 :class:`las.conversion.sites.NeuronFactory` (what sits at each site).
 """
 
@@ -11,7 +11,7 @@ import re
 from torch import nn
 from transformers import PreTrainedModel
 
-from las.arch import Adapter, GatedFFN, adapter_for
+from las.arch import Adapter, Composite, GatedFFN, PlainFFN, adapter_for
 from las.conversion import attention
 from las.conversion.sites import OAT, PROBABILITY, NeuronFactory, Role, hg
 from las.ops import (
@@ -74,10 +74,15 @@ def spiking_norm(module: nn.Module, factory: NeuronFactory, path: str) -> Spikin
     return SpikingRMSNorm(module.weight, float(eps), _neurons(factory, path, NORM_ROLES), factory.T)
 
 
-def _convert_ffn(block: nn.Module, path: str, adapter: Adapter, act: str, factory: NeuronFactory):
-    ffn = adapter.ffn
+def _matches(root: nn.Module, pattern: str) -> list[tuple[str, nn.Module]]:
+    return [(name, m) for name, m in root.named_modules() if re.search(pattern, name)]
+
+
+def _convert_ffn(
+    owner: nn.Module, path: str, ffn: GatedFFN | PlainFFN, act: str, factory: NeuronFactory
+) -> None:
     if isinstance(ffn, GatedFFN):
-        mlp = block.get_submodule(ffn.path)
+        mlp = owner.get_submodule(ffn.path)
         gate, up, down = (mlp.get_submodule(n) for n in (ffn.gate, ffn.up, ffn.down))
         roles = {"input": OAT, "activation": hg(act), "hidden": OAT}
         new = SpikingFFN(
@@ -90,13 +95,23 @@ def _convert_ffn(block: nn.Module, path: str, adapter: Adapter, act: str, factor
             gate.weight,
             gate.bias,
         )
-        block.set_submodule(ffn.path, new)
+        owner.set_submodule(ffn.path, new)
         return
-    first = block.get_submodule(ffn.first)
-    block.set_submodule(
+    first = owner.get_submodule(ffn.first)
+    owner.set_submodule(
         ffn.first, spiking_linear(first, factory, f"{path}.{ffn.first}", activation=act)
     )
-    block.set_submodule(ffn.activation, nn.Identity())
+    owner.set_submodule(ffn.activation, nn.Identity())
+
+
+def _convert_linears_and_norms(owner: nn.Module, path: str, factory: NeuronFactory) -> None:
+    """Every linear layer and norm inside ``owner`` not already inside a spiking operator."""
+    for name, module in list(owner.named_modules()):
+        if name and not _inside_spiking_op(owner, name):
+            if is_linear(module):
+                owner.set_submodule(name, spiking_linear(module, factory, f"{path}.{name}"))
+            elif is_norm(module):
+                owner.set_submodule(name, spiking_norm(module, factory, f"{path}.{name}"))
 
 
 def _convert_block(
@@ -108,19 +123,14 @@ def _convert_block(
     spike_attention: bool,
     offset: SoftmaxOffset,
 ) -> None:
-    _convert_ffn(block, path, adapter, act, factory)
+    _convert_ffn(block, path, adapter.ffn, act, factory)
     if spike_attention:
         attn = block.get_submodule(adapter.attention)
         core_path = f"{path}.{adapter.attention}.las_core"
         attn.las_core = SpikingAttentionCore(
             _neurons(factory, core_path, ATTENTION_ROLES), factory.T, offset
         )
-    for name, module in list(block.named_modules()):
-        if name and not _inside_spiking_op(block, name):
-            if is_linear(module):
-                block.set_submodule(name, spiking_linear(module, factory, f"{path}.{name}"))
-            elif is_norm(module):
-                block.set_submodule(name, spiking_norm(module, factory, f"{path}.{name}"))
+    _convert_linears_and_norms(block, path, factory)
 
 
 def _inside_spiking_op(root: nn.Module, name: str) -> bool:
@@ -128,6 +138,69 @@ def _inside_spiking_op(root: nn.Module, name: str) -> bool:
     return any(
         isinstance(root.get_submodule(".".join(parts[:i])), SpikingOp) for i in range(1, len(parts))
     )
+
+
+def _convert_stack(
+    model: nn.Module,
+    prefix: str,
+    adapter: Adapter,
+    factory: NeuronFactory,
+    spike_attention: bool,
+    offset: SoftmaxOffset,
+) -> None:
+    """The blocks and extra norms of a single-stack model; site names start with ``prefix``."""
+    act = adapter.activation(model.config)
+    block_lists = [
+        (n, m) for n, m in _matches(model, adapter.blocks) if isinstance(m, nn.ModuleList)
+    ]
+    if not block_lists:
+        raise ValueError(f"{adapter.name}: found no blocks matching {adapter.blocks!r}")
+    for list_path, blocks in block_lists:
+        for i, block in enumerate(blocks):
+            path = f"{prefix}{list_path}.{i}"
+            _convert_block(block, path, adapter, act, factory, spike_attention, offset)
+    for name, module in _matches(model, adapter.extra_norms) if adapter.extra_norms else ():
+        if is_norm(module):
+            model.set_submodule(name, spiking_norm(module, factory, f"{prefix}{name}"))
+    if spike_attention:
+        model.config._attn_implementation = attention.IMPLEMENTATION
+
+
+def _parts(model: nn.Module, composite: Composite) -> list[tuple[str, nn.Module]]:
+    parts = _matches(model, composite.parts)
+    if not parts:
+        raise ValueError(f"{composite.name}: found no sub-models matching {composite.parts!r}")
+    return parts
+
+
+def _convert_model(
+    model: nn.Module,
+    prefix: str,
+    factory: NeuronFactory,
+    spike_attention: bool,
+    offset: SoftmaxOffset,
+    convert_head: bool,
+) -> None:
+    """Convert ``model`` (or each part of a composite, recursively), its projectors and head."""
+    layout = adapter_for(model.config)
+    if isinstance(layout, Composite):
+        for path, part in _parts(model, layout):
+            try:
+                _convert_model(
+                    part, f"{prefix}{path}.", factory, spike_attention, offset, convert_head
+                )
+            except ValueError as err:
+                raise ValueError(f"{layout.name} part {prefix}{path}: {err}") from err
+    else:
+        _convert_stack(model, prefix, layout, factory, spike_attention, offset)
+    for projector in layout.projectors:
+        act = projector.hg_function(model.config)
+        for path, module in _matches(model, projector.path):
+            _convert_ffn(module, f"{prefix}{path}", projector.ffn, act, factory)
+            _convert_linears_and_norms(module, f"{prefix}{path}", factory)
+    head = getattr(model, layout.head, None) if layout.head else None
+    if convert_head and isinstance(head, nn.Linear):
+        model.set_submodule(layout.head, spiking_linear(head, factory, f"{prefix}{layout.head}"))
 
 
 def build_spiking(
@@ -138,32 +211,14 @@ def build_spiking(
     softmax_offset: SoftmaxOffset = "max",
     convert_head: bool = True,
 ) -> PreTrainedModel:
-    """Convert ``model`` in place: every block, the extra norms and (optionally) the head.
+    """Convert ``model`` in place: every block, the extra norms, projectors and (optionally) head.
 
-    Raises ``ValueError`` for an unsupported architecture (listing the supported ones) or a
-    model in which the adapter finds no blocks.
+    A :class:`las.arch.Composite` (vision-language model) converts each of its sub-models with the
+    adapter of the sub-model's own config, then its projectors and head; site names are full
+    module paths from ``model``. Raises ``ValueError`` for an unsupported architecture (of the
+    model or of a part, listing the supported ones) or a model in which no blocks are found.
     """
-    adapter = adapter_for(model.config)
-    act = adapter.activation(model.config)
-    block_lists = [
-        (name, m)
-        for name, m in model.named_modules()
-        if isinstance(m, nn.ModuleList) and re.search(adapter.blocks, name)
-    ]
-    if not block_lists:
-        raise ValueError(f"{adapter.name}: found no blocks matching {adapter.blocks!r}")
-    for list_path, blocks in block_lists:
-        for i, block in enumerate(blocks):
-            _convert_block(
-                block, f"{list_path}.{i}", adapter, act, factory, spike_attention, softmax_offset
-            )
-    for name, module in list(model.named_modules()):
-        if re.search(adapter.extra_norms, name) and is_norm(module):
-            model.set_submodule(name, spiking_norm(module, factory, name))
-    if convert_head and adapter.head and isinstance(getattr(model, adapter.head, None), nn.Linear):
-        model.set_submodule(
-            adapter.head, spiking_linear(model.get_submodule(adapter.head), factory, adapter.head)
-        )
+    _convert_model(model, "", factory, spike_attention, softmax_offset, convert_head)
     if spike_attention:
         attention.register()
         model.config._attn_implementation = attention.IMPLEMENTATION

@@ -11,8 +11,8 @@ rule calibrate:
         "../../environment.yml"
     params:
         overrides=lambda w, input, output: (
-            f"model={w.model} calibration={w.calibration} stats={input.stats} "
-            f"output_dir={os.path.dirname(output.thresholds)}"
+            f"model={w.model} experiment={w.experiment} calibration={w.calibration} "
+            f"stats={input.stats} output_dir={os.path.dirname(output.thresholds)}"
         ),
     shell:
         "python -m las.calibrate {params.overrides} > {log} 2>&1"

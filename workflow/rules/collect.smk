@@ -12,6 +12,9 @@ rule collect:
     conda:
         "../../environment.yml"
     params:
-        overrides=lambda w: f"model={w.model} output_dir=results/{w.experiment}/{w.model}/collect",
+        overrides=lambda w: (
+            f"model={w.model} experiment={w.experiment} "
+            f"output_dir=results/{w.experiment}/{w.model}/collect"
+        ),
     shell:
         "python -m las.collect {params.overrides} > {log} 2>&1"

@@ -8,6 +8,9 @@ rule download:
     conda:
         "../../environment.yml"
     params:
-        overrides=lambda w: f"model={w.model} output_dir=results/{w.experiment}/{w.model}/download",
+        overrides=lambda w: (
+            f"model={w.model} experiment={w.experiment} "
+            f"output_dir=results/{w.experiment}/{w.model}/download"
+        ),
     shell:
         "python -m las.download {params.overrides} > {log} 2>&1"

@@ -11,7 +11,8 @@ rule fit_hg:
         "../../environment.yml"
     params:
         overrides=lambda w, input, output: (
-            f"model={w.model} stats={input.stats} output_dir={os.path.dirname(output.bank)}"
+            f"model={w.model} experiment={w.experiment} stats={input.stats} "
+            f"output_dir={os.path.dirname(output.bank)}"
         ),
     shell:
         "python -m las.fit_hg {params.overrides} > {log} 2>&1"

@@ -1,7 +1,7 @@
 rule tables:
     input:
-        fidelity=expand(
-            "results/{experiment}/{model}/evaluate/{calibration}/fidelity.csv",
+        records=expand(
+            "results/{experiment}/{model}/evaluate/{calibration}/metrics.json",
             experiment=config["experiment"],
             model=config["models"],
             calibration=config["calibrations"],
@@ -15,4 +15,4 @@ rule tables:
     conda:
         "../../environment.yml"
     shell:
-        "python -m las.tables --out reports {input.fidelity} > {log} 2>&1"
+        "python -m las.tables --out reports {input.records} > {log} 2>&1"

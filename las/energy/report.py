@@ -1,0 +1,75 @@
+"""Energy tables from exact counts: per site, per layer or layer type, and in total (METHOD.md M8).
+
+``E_ANN = (MACs + function_macs * functions) * E_MAC`` over the ANN work every site replaces;
+``E_SNN = SOPs * E_AC + (remaining MACs + function_macs * remaining functions) * E_MAC``. Energies
+are in picojoules; ``energy_ratio = E_SNN / E_ANN`` (inf where a site replaces no ANN work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from las.energy.config import EnergyConfig
+from las.energy.counting import SiteCount
+
+#: Additive columns: summed when sites are grouped.
+COUNTS = [
+    "neurons",
+    "neuron_steps",
+    "spikes",
+    "sops",
+    "ann_macs",
+    "ann_functions",
+    "snn_macs",
+    "snn_functions",
+    "e_ann_pj",
+    "e_snn_pj",
+]
+
+
+def site_table(counts: Mapping[str, SiteCount], cfg: EnergyConfig | None = None) -> pd.DataFrame:
+    """One row per site, in model order: identity, counts, firing rate, energies and their ratio.
+
+    Raises ``ValueError`` when there is nothing to report: no sites (the model has no spiking
+    operator), or sites that saw no forward pass.
+    """
+    cfg = cfg or EnergyConfig()
+    if not counts:
+        raise ValueError("no sites to report: the model has no spiking operator (convert it first)")
+    table = pd.DataFrame(
+        [
+            {"site": site, **vars(c), "neuron_steps": c.neurons * c.steps}
+            for site, c in counts.items()
+        ]
+    )
+    if not (table["ann_macs"] + table["ann_functions"]).any():
+        raise ValueError("nothing was counted: run the model's forward inside count_spikes(model)")
+    ann_float = table["ann_macs"] + cfg.function_macs * table["ann_functions"]
+    snn_float = table["snn_macs"] + cfg.function_macs * table["snn_functions"]
+    table["e_ann_pj"] = ann_float * cfg.e_mac_pj
+    table["e_snn_pj"] = table["sops"] * cfg.e_ac_pj + snn_float * cfg.e_mac_pj
+    return _derived(table)
+
+
+def summarise(sites: pd.DataFrame, by: str = "layer_type") -> pd.DataFrame:
+    """Sum :func:`site_table` rows per value of ``by`` (``layer_type`` or ``layer``), in order of
+    appearance, plus a ``total`` row; firing rate and energy ratio recomputed from the sums."""
+    grouped = sites.groupby(by, sort=False)[COUNTS].sum()
+    grouped.loc["total"] = sites[COUNTS].sum()
+    return _derived(grouped)
+
+
+def energy_ratio(sites: pd.DataFrame) -> float:
+    """``E_SNN / E_ANN`` of the whole model (M8)."""
+    total = sites[["e_snn_pj", "e_ann_pj"]].sum()
+    return float(total["e_snn_pj"] / total["e_ann_pj"])
+
+
+def _derived(table: pd.DataFrame) -> pd.DataFrame:
+    steps = table["neuron_steps"].replace(0, np.nan)
+    table["firing_rate"] = (table["spikes"] / steps).fillna(0.0)
+    table["energy_ratio"] = table["e_snn_pj"] / table["e_ann_pj"]
+    return table

@@ -1,0 +1,100 @@
+"""ANN and SNN on the same lm-eval tasks in one run: one row per task and metric, delta beside.
+
+Rows carry model, revision, method, T, thresholds hash, task, metric, SNN value and stderr, n,
+the ANN value and stderr from the same run, and the paired difference with its 95 % interval
+(:mod:`las.evaluation.paired`); ``verdict`` claims a difference only outside that interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from lm_eval import simple_evaluate
+from lm_eval.tasks import TaskManager
+
+from las.evaluation.lm_eval_model import LASLM
+from las.evaluation.paired import paired_difference
+from las.tasks import TASKS_DIR
+
+
+def task_manager(include_defaults: bool = False) -> TaskManager:
+    """Tasks of ``las/tasks`` (offline); lm-eval's own tasks too when ``include_defaults``.
+
+    Indexing lm-eval's built-in tasks costs ~18 s per process, so the embedded default skips it.
+    """
+    return TaskManager(include_path=str(TASKS_DIR), include_defaults=include_defaults)
+
+
+def run_tasks(
+    lm: LASLM, tasks: Sequence[str], manager: TaskManager, limit: int | float | None = None
+) -> dict[str, Any]:
+    """``simple_evaluate`` of ``lm`` on ``tasks`` with per-item samples logged."""
+    return simple_evaluate(
+        model=lm, tasks=list(tasks), task_manager=manager, limit=limit, log_samples=True
+    )
+
+
+def _per_item(results: dict[str, Any], task: str, metric: str) -> list:
+    samples = sorted(results["samples"][task], key=lambda s: s["doc_id"])
+    return [s[metric] for s in samples]
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+def result_rows(ann: dict[str, Any], snn: dict[str, Any], identity: dict[str, Any]) -> pd.DataFrame:
+    """One row per (task, metric) of two ``run_tasks`` results on the same items."""
+    rows = []
+    for task, metrics in snn["results"].items():
+        n = snn["n-samples"][task]["effective"]
+        better = snn.get("higher_is_better", {}).get(task, {})
+        for key, value in metrics.items():
+            metric, _, filt = key.partition(",")
+            if not filt or metric.endswith("_stderr"):
+                continue
+            stderr_key = f"{metric}_stderr,{filt}"
+            diff = paired_difference(
+                metric, _per_item(ann, task, metric), _per_item(snn, task, metric)
+            )
+            rows.append(
+                identity
+                | {
+                    "task": task,
+                    "metric": metric,
+                    "filter": filt,
+                    "value": _number(value),
+                    "stderr": _number(metrics.get(stderr_key)),
+                    "n": n,
+                    "ann_value": _number(ann["results"][task][key]),
+                    "ann_stderr": _number(ann["results"][task].get(stderr_key)),
+                    "delta": diff.delta if diff else float("nan"),
+                    "delta_ci_low": diff.low if diff else float("nan"),
+                    "delta_ci_high": diff.high if diff else float("nan"),
+                    "verdict": diff.verdict(better.get(metric, True)) if diff else "n/a",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def evaluate_pair(
+    lm: LASLM,
+    tasks: Sequence[str],
+    method: str = "las",
+    limit: int | float | None = None,
+    manager: TaskManager | None = None,
+) -> pd.DataFrame:
+    """Evaluate ``lm`` (unconverted, ``method='none'``) as the ANN, convert it by ``method``,
+    evaluate again on the same items; return :func:`result_rows`.
+
+    One model load serves both runs (conversion is in place and shares the weights).
+    """
+    if lm.method != "none":
+        raise ValueError(f"evaluate_pair needs an unconverted model, got method {lm.method!r}")
+    manager = manager or task_manager()
+    ann = run_tasks(lm, tasks, manager, limit)
+    lm.apply(method)
+    snn = run_tasks(lm, tasks, manager, limit)
+    return result_rows(ann, snn, lm.identity())

@@ -1,0 +1,104 @@
+"""Conversion methods by name: what ``method=`` selects in evaluation and in lm-eval.
+
+``none`` leaves the model as it is (the ANN reference); ``las`` converts it with calibrated
+thresholds and HG neurons (METHOD.md M1-M7). The baselines of METHOD.md M9 (``fas``) and M10
+(``naive``) register here under those names when they are built, with the same signature; an
+unknown name is refused listing what exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from las import data
+from las.calibration import calibrate
+from las.calibration.rules import RuleConfig
+from las.calibration.store import load_thresholds
+from las.conversion import Calibration, ConversionConfig, convert
+from las.hg_bank import load_bank
+from las.provenance import config_hash
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """Everything a method needs besides the model.
+
+    Attributes:
+        conversion: the conversion switches (T, mode, ablations).
+        thresholds: ``calibrate`` artifact (safetensors); with ``bank``, calibration is read
+            from disk and checked against ``model_id``/``revision``.
+        bank: ``fit_hg`` artifact (safetensors).
+        data: data config (``conf/data``) for on-the-fly calibration when no artifacts are given.
+        rule: threshold rule for on-the-fly calibration.
+        task: ``causal_lm`` or ``encoder`` (how calibration text is batched).
+        model_id, revision: identity the artifacts must carry.
+    """
+
+    conversion: ConversionConfig = field(default_factory=ConversionConfig)
+    thresholds: Path | None = None
+    bank: Path | None = None
+    data: dict[str, Any] | None = None
+    rule: RuleConfig = field(default_factory=RuleConfig)
+    task: str = "causal_lm"
+    model_id: str | None = None
+    revision: str | None = None
+
+
+Method = Callable[[PreTrainedModel, PreTrainedTokenizerBase, MethodOptions], PreTrainedModel]
+
+
+def no_conversion(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
+) -> PreTrainedModel:
+    """The original model (the ANN reference row)."""
+    return model
+
+
+def las_calibration(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
+) -> Calibration:
+    """Calibration from artifacts when both are given, else collected on ``options.data``."""
+    if (options.thresholds is None) != (options.bank is None):
+        raise ValueError(
+            "give both calibration artifacts (thresholds= and bank=) or neither (calibrate on "
+            "the fly from calibration_data=)"
+        )
+    if options.thresholds is not None:
+        ident = {"model_id": options.model_id, "revision": options.revision}
+        thresholds, _ = load_thresholds(Path(options.thresholds), **ident)
+        bank, _ = load_bank(Path(options.bank), **ident)
+        return Calibration(thresholds, bank)
+    if options.data is None:
+        raise ValueError("method 'las' needs calibration artifacts or a calibration data config")
+    batches = data.calibration_batches(tokenizer, options.data, options.task)
+    calibration, _ = calibrate(model, batches, options.conversion, options.rule)
+    return calibration
+
+
+def las_method(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
+) -> PreTrainedModel:
+    """LAS conversion of ``model`` in place (weights are shared, no second copy)."""
+    calibration = las_calibration(model, tokenizer, options)
+    converted = convert(model, calibration, options.conversion, inplace=True)
+    converted.las_thresholds_hash = config_hash(
+        {site: list(pair) for site, pair in sorted(calibration.thresholds.items())}
+    )
+    return converted
+
+
+METHODS: dict[str, Method] = {"none": no_conversion, "las": las_method}
+
+
+def apply_method(
+    name: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
+) -> PreTrainedModel:
+    """``METHODS[name](model, tokenizer, options)``; ``ValueError`` naming the known methods."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
+    return METHODS[name](model, tokenizer, options)

@@ -1,0 +1,191 @@
+"""Exact counts per site: hand-computed operators, a tiny LLaMA against its analytic MACs, refusals.
+
+Hand counts use T = 4: an MT/OAT element fires popcount(q) spikes with the 4-bit code
+``q = min(floor(|x| 16 / tau), 15)`` (METHOD.md M1, M2; see ``tests/energy/helpers.py``).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from las import ConversionConfig, convert
+from las.arch.tiny import tiny_inputs
+from las.conversion.factory import FloatNonlinearity
+from las.energy import count_spikes
+from las.errors import NonFiniteActivationError
+from las.neurons import MTNeuron, OATNeuron
+from las.ops import SpikingAttentionCore, SpikingOp, set_mode
+from tests.energy.helpers import ACTIVATION_CODES, INPUT_CODES, hand_linear, popcount
+
+
+def test_linear_sites_match_hand_counts():
+    model, x = hand_linear()
+    with count_spikes(model) as counts, torch.no_grad():
+        model["fc"](x)
+    spikes = sum(popcount(q) for q in INPUT_CODES)
+    assert spikes == 16
+    site = counts["fc.input"]
+    assert (site.kind, site.layer_type, site.neurons, site.spikes) == ("OATNeuron", "ffn", 8, 16)
+    assert site.firing_rate == 16 / (8 * 4)
+    assert site.sops == 16 * 3  # every input spike feeds out_features = 3 synapses
+    assert site.ann_macs == 2 * 4 * 3  # tokens * in * out
+    act = counts["fc.activation"]
+    assert act.spikes == sum(popcount(u) for u in ACTIVATION_CODES) == 6
+    assert act.sops == 6 and act.ann_functions == 6 and act.layer_type == "activation"
+    assert site.snn_macs == act.snn_macs == 0
+
+
+def test_attention_core_fanouts_match_hand_counts():
+    neurons = {
+        "query": MTNeuron(1.0, 4),
+        "key": MTNeuron(1.0, 4),
+        "value": MTNeuron(1.0, 4),
+        "exp": FloatNonlinearity("exp"),
+        "reciprocal": FloatNonlinearity("reciprocal"),
+        "probability": MTNeuron(1.0, 4),
+    }
+    core = SpikingAttentionCore(neurons, T=4)
+    q = torch.tensor([[[[0.5, 0.25], [0.75, 0.0]]]])  # codes 8, 4, 12, 0: 4 spikes
+    k = torch.tensor([[[[0.5, 0.5], [0.125, 0.0], [0.9375, 0.0]]]])  # 8, 8, 2, 0, 15, 0: 7
+    keep = torch.tensor([[True, True, False], [True, True, True]])
+    with count_spikes(core) as counts, torch.no_grad():
+        core(q, k, k, scaling=1.0, keep=keep)
+    n_q, n_k, d = 2, 3, 2
+    assert counts["query"].spikes == 4 and counts["query"].sops == 4 * n_k
+    assert counts["key"].spikes == 7 and counts["key"].sops == 7 * n_q
+    assert counts["value"].spikes == 7 and counts["value"].sops == 7 * n_q
+    scores = (q @ k.transpose(-1, -2)).masked_fill(~keep, float("-inf"))
+    p_codes = torch.floor(torch.softmax(scores, -1) * 16).long().flatten().tolist()
+    p_spikes = sum(popcount(c) for c in p_codes)
+    assert counts["probability"].spikes == p_spikes and counts["probability"].sops == p_spikes * d
+    qk = pv = n_q * n_k * d  # B = H = 1
+    assert counts["query"].ann_macs + counts["key"].ann_macs == qk
+    assert counts["probability"].ann_macs + counts["value"].ann_macs == pv
+    # Float sites (no HG): no neurons, their ANN work stays float in the SNN.
+    scores_n = n_q * n_k
+    exp, rec = counts["exp"], counts["reciprocal"]
+    assert (exp.neurons, exp.spikes, exp.sops) == (0, 0, 0)
+    assert exp.ann_functions == exp.snn_functions == scores_n
+    assert exp.ann_macs == exp.snn_macs == scores_n + scores_n // 2  # row sum + half Hadamard
+    assert rec.ann_functions == n_q and rec.ann_macs == rec.snn_macs == scores_n - scores_n // 2
+    assert {c.layer_type for c in counts.values()} == {"qk", "pv", "softmax"}
+
+
+def analytic_llama(config, batch: int, length: int) -> dict[str, int]:
+    """MACs and function evaluations of the float LLaMA on ``batch x length`` tokens."""
+    h, m, V = config.hidden_size, config.intermediate_size, config.vocab_size
+    H, kv = config.num_attention_heads, config.num_key_value_heads
+    d, N = h // H, batch * length
+    scores = batch * H * length * length
+    norm = {"macs": 3 * N * h, "functions": N * h + N}  # mean, Hadamard, weight; x^2, rsqrt
+    layer_macs = (
+        N * h * H * d * 2  # q_proj, o_proj
+        + N * h * kv * d * 2  # k_proj, v_proj
+        + 2 * scores * d  # QK^T, PV
+        + 2 * scores  # softmax row sums and normalisation
+        + 3 * N * h * m  # gate, up, down
+        + N * m  # SwiGLU Hadamard
+        + 2 * norm["macs"]
+    )
+    layer_functions = scores + batch * H * length + N * m + 2 * norm["functions"]
+    L = config.num_hidden_layers
+    return {
+        "macs": L * layer_macs + norm["macs"] + N * h * V,
+        "functions": L * layer_functions + norm["functions"],
+    }
+
+
+def test_tiny_llama_counts_equal_the_analytic_model(tiny_llama):
+    model, calibration = tiny_llama
+    snn = convert(model, calibration)
+    inputs = tiny_inputs("llama", seed=7)
+    with count_spikes(snn) as counts, torch.no_grad():
+        snn(**inputs)
+    expected = analytic_llama(model.config, *inputs["input_ids"].shape)
+    assert sum(c.ann_macs for c in counts.values()) == expected["macs"]
+    assert sum(c.ann_functions for c in counts.values()) == expected["functions"]
+    assert {c.layer_type for c in counts.values()} == {
+        "attn_proj",
+        "qk",
+        "softmax",
+        "pv",
+        "ffn",
+        "activation",
+        "norm",
+        "head",
+    }
+    q_proj = counts["model.layers.0.self_attn.q_proj.input"]
+    assert q_proj.sops == q_proj.spikes * model.config.hidden_size > 0
+    gated = counts["model.layers.1.mlp.activation"]
+    assert gated.snn_macs == gated.neurons  # the up operand of the Hadamard stays a multiply
+    assert sum(c.snn_macs for c in counts.values()) == 2 * gated.neurons
+
+
+def test_counts_equal_the_simulated_trains(tiny_llama):
+    model, calibration = tiny_llama
+    snn = convert(model, calibration)
+    modules = dict(snn.named_modules())
+    captured = {}
+    for role in ("query", "exp", "probability"):
+        neuron = modules[f"model.layers.1.self_attn.las_core.neurons.{role}"]
+        neuron.register_forward_hook(lambda m, a, o, role=role: captured.setdefault(role, a[0]))
+    with count_spikes(snn) as counts, torch.no_grad():
+        snn(**tiny_inputs("llama", seed=3))
+    for role, x in captured.items():
+        neuron = modules[f"model.layers.1.self_attn.las_core.neurons.{role}"]
+        _, fired = zip(*neuron.simulate(x), strict=True)
+        train_spikes = int(sum(f.sum() for f in fired))
+        assert counts[f"model.layers.1.self_attn.las_core.{role}"].spikes == train_spikes > 0
+
+
+def test_float_head_and_float_nonlinearities_cost_macs(tiny_llama):
+    model, calibration = tiny_llama
+    snn = convert(model, calibration, ConversionConfig(convert_head=False, hg=False))
+    inputs = tiny_inputs("llama", seed=7)
+    with count_spikes(snn) as counts, torch.no_grad():
+        snn(**inputs)
+    head = counts["lm_head"]
+    tokens = inputs["input_ids"].numel()
+    assert head.kind == "Linear" and head.layer_type == "head" and head.sops == 0
+    assert head.ann_macs == head.snn_macs == tokens * model.config.hidden_size * 257
+    floats = [c for c in counts.values() if c.kind == "FloatNonlinearity"]
+    assert {c.layer_type for c in floats} == {"softmax", "activation", "norm"}
+    assert all(c.snn_functions == c.ann_functions > 0 and c.neurons == 0 for c in floats)
+
+
+def test_spike_mode_is_refused_and_hooks_are_removed(tiny_llama):
+    model, calibration = tiny_llama
+    snn = convert(model, calibration)
+    set_mode(snn, "spike")
+    with pytest.raises(ValueError, match="fast-mode"), count_spikes(snn), torch.no_grad():
+        snn(**tiny_inputs("llama"))
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in snn.modules())
+
+
+def test_non_finite_activation_names_the_site_and_leaves_no_hooks(tiny_llama):
+    model, calibration = tiny_llama
+    snn = convert(model, calibration)
+    embeds = torch.randn(1, 4, model.config.hidden_size)
+    embeds[0, 1, 3] = float("nan")
+    with pytest.raises(NonFiniteActivationError, match="input_layernorm"), count_spikes(snn):
+        snn(inputs_embeds=embeds)
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in snn.modules())
+
+
+def test_neurons_outside_operators_are_refused():
+    model = nn.Sequential(OATNeuron(1.0, 4.0, T=4))
+    with pytest.raises(ValueError, match="belongs to no spiking operator"), count_spikes(model):
+        pass
+    assert not model[0]._forward_hooks
+
+
+def test_operators_without_a_rule_are_refused():
+    class Custom(SpikingOp):
+        pass
+
+    model = nn.ModuleDict({"op": Custom({"input": OATNeuron(1.0, 4.0, T=4)}, T=4)})
+    refused = pytest.raises(ValueError, match=r"no energy rule for operator Custom; known: ")
+    with refused, count_spikes(model):
+        pass

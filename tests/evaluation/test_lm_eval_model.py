@@ -1,0 +1,68 @@
+"""The ``las`` lm-eval model: unchanged without conversion, paired rows with conversion."""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import pytest
+from lm_eval.models.huggingface import HFLM
+
+from las.arch.tiny import byte_tokenizer, tiny_model
+from las.evaluation.harness import evaluate_pair, run_tasks, task_manager
+from las.evaluation.lm_eval_model import LASLM
+from las.evaluation.methods import METHODS
+
+LIMIT = 6
+TASK = "las_mmlu_embedded"
+
+
+@pytest.fixture(scope="module")
+def manager():
+    return task_manager()
+
+
+def tiny_lm(**kwargs) -> LASLM:
+    return LASLM(pretrained="tiny:llama", batch_size=4, calibration_sequences=4, **kwargs)
+
+
+def test_network_is_refused_in_tests():
+    with pytest.raises(RuntimeError, match="network access"):
+        socket.create_connection(("example.com", 80), timeout=1)
+    with pytest.raises(RuntimeError, match="network access"):
+        socket.socket().connect(("192.0.2.1", 80))
+
+
+def test_method_none_equals_plain_hf_model(manager):
+    plain = HFLM(pretrained=tiny_model("llama"), tokenizer=byte_tokenizer(), batch_size=4)
+    ours = tiny_lm(method="none")
+    a = run_tasks(plain, [TASK], manager, LIMIT)
+    b = run_tasks(ours, [TASK], manager, LIMIT)
+    assert a["results"][TASK]["acc,none"] == b["results"][TASK]["acc,none"]
+    resps = [[s["resps"] for s in r["samples"][TASK]] for r in (a, b)]
+    assert resps[0] == resps[1]
+
+
+def test_converted_rows_carry_the_ann_reference(manager):
+    rows = evaluate_pair(tiny_lm(method="none", T=8), [TASK, "las_prose_ppl"], "las", 4, manager)
+    assert set(rows["task"]) == {TASK, "las_prose_ppl"}
+    assert set(rows["method"]) == {"las"} and set(rows["T"]) == {8}
+    assert rows["thresholds_hash"].str.len().eq(16).all()
+    for row in rows.itertuples():
+        assert row.n == 4
+        assert math.isfinite(row.value) and math.isfinite(row.ann_value)
+        assert row.delta_ci_low <= row.delta <= row.delta_ci_high
+        assert row.delta == pytest.approx(row.value - row.ann_value, rel=1e-9, abs=1e-12)
+    ppl = rows[rows.metric == "word_perplexity"].iloc[0]
+    assert ppl.value != ppl.ann_value  # the SNN really ran (T=8 perturbs the log-likelihoods)
+
+
+def test_unknown_method_lists_available():
+    with pytest.raises(ValueError, match="unknown method 'fas'; available: las, none"):
+        tiny_lm(method="fas")
+    assert set(METHODS) >= {"none", "las"}
+
+
+def test_calibration_artifacts_must_come_in_pairs(tmp_path):
+    with pytest.raises(ValueError, match="both calibration artifacts"):
+        tiny_lm(method="las", thresholds=str(tmp_path / "t.safetensors"))

@@ -1,0 +1,141 @@
+"""record_stage: the local record always, its W&B mirror offline, never online in tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import wandb
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from las.tracking import TrackingConfig, TrackingMode, record_stage
+from tests.wandb_recorded import isolate_wandb
+
+CONF = str(Path(__file__).resolve().parent.parent / "conf")
+STAGES = ("download", "collect", "calibrate", "fit_hg", "evaluate")
+DIGEST = "0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _wandb_home(tmp_path, monkeypatch):
+    isolate_wandb(tmp_path, monkeypatch)
+
+
+def stage_config(root: Path, mode: str = "offline"):
+    return OmegaConf.create(
+        {
+            "experiment": "exp",
+            "model": {"name": "tiny_llama"},
+            "tracking": {"project": "las", "entity": None, "mode": mode, "dir": str(root)},
+        }
+    )
+
+
+def record(out: Path, cfg) -> dict:
+    table = pd.DataFrame({"site": ["a", "b"], "theta": [0.5, 1.5]})
+    (out / "sites.csv").write_text(table.to_csv(index=False))
+    fields = {"sites": 2, "max_error": 0.25, "functions": [{"name": "exp", "met": True}]}
+    path = record_stage(out, "collect", cfg, DIGEST, fields, {"sites": table}, [out / "sites.csv"])
+    assert path == out / "metrics.json"
+    return json.loads(path.read_text())
+
+
+def test_offline_mode_writes_an_offline_run_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    written = record(tmp_path, stage_config(tmp_path))
+    assert written["stage"] == "collect" and written["config_hash"] == DIGEST
+    assert written["sites"] == 2 and written["functions"] == [{"name": "exp", "met": True}]
+    assert written["config"]["experiment"] == "exp" and "torch" in written["versions"]
+    run = written["wandb"]
+    assert run["mode"] == "offline" and run["project"] == "las" and run["group"] == "exp"
+    folder = Path(run["dir"])
+    assert folder.parent == tmp_path / "wandb" and folder.name.startswith("offline-run-")
+    assert (folder / f"run-{run['id']}.wandb").stat().st_size > 0
+    assert list((folder / "files" / "media" / "table" / "tables").glob("sites_*.table.json"))
+
+
+NO_LOOKUPS = """
+import socket, sys
+from pathlib import Path
+
+def refuse(host, *args, **kwargs):
+    print("LOOKUP", host, flush=True)
+    raise OSError("no network here")
+
+socket.getaddrinfo = refuse
+from omegaconf import OmegaConf
+from las.tracking import record_stage
+
+import pandas as pd
+
+root = Path(sys.argv[1])
+cfg = {"experiment": "exp", "model": {"name": "m"}, "tracking": {"dir": str(root)}}
+table = pd.DataFrame({"site": ["a"], "theta": [0.5]})
+(root / "sites.csv").write_text(table.to_csv(index=False))
+record_stage(
+    root, "collect", OmegaConf.create(cfg), "0123456789abcdef", {"n": 1}, {"sites": table},
+    [root / "sites.csv"],
+)
+"""
+
+
+def test_offline_mode_never_looks_up_a_host(tmp_path):
+    """In a fresh process, to the end of it: W&B's exit handlers included."""
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_MODE"}
+    done = subprocess.run(
+        [sys.executable, "-c", NO_LOOKUPS, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "LOOKUP" not in done.stdout, done.stdout
+    assert json.loads((tmp_path / "metrics.json").read_text())["wandb"]["mode"] == "offline"
+
+
+@pytest.mark.parametrize(("env", "configured"), [("disabled", "offline"), (None, "disabled")])
+def test_disabled_mode_writes_the_local_record_only(tmp_path, monkeypatch, env, configured):
+    if env is None:
+        monkeypatch.delenv("WANDB_MODE", raising=False)
+    else:
+        monkeypatch.setenv("WANDB_MODE", env)
+    written = record(tmp_path, stage_config(tmp_path, configured))
+    assert written["wandb"] is None and written["sites"] == 2
+    assert not (tmp_path / "wandb").exists()
+
+
+def test_a_run_that_cannot_start_leaves_the_local_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "online")
+
+    def refuse(**_):
+        raise wandb.errors.AuthenticationError("api_key not configured")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+    with pytest.warns(UserWarning, match="not started .*api_key"):
+        written = record(tmp_path, stage_config(tmp_path))
+    assert written["wandb"] is None and written["max_error"] == 0.25
+
+
+def test_wandb_mode_overrides_the_configured_mode(monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    assert TrackingConfig(mode="disabled").effective_mode() is TrackingMode.ONLINE
+    monkeypatch.delenv("WANDB_MODE")
+    assert TrackingConfig().effective_mode() is TrackingMode.OFFLINE
+    with pytest.raises(ValueError, match="valid modes: online, offline, disabled"):
+        TrackingConfig(mode="dryrun")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("choice", ["offline", "online", "disabled"])
+def test_stage_configs_compose_with_each_tracking_option(stage, choice):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name=stage, overrides=[f"tracking={choice}", "experiment=paper"])
+    assert TrackingConfig(**cfg.tracking).mode is TrackingMode(choice)
+    assert cfg.tracking.project == "las" and cfg.output_dir.startswith("results/paper/")
