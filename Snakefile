@@ -1,10 +1,13 @@
 # The pipeline's table of contents: each stage is one rule file calling `python -m las.<stage>`.
-from snakemake.utils import min_version
+from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
 configfile: "conf/pipeline/embedded.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
@@ -13,6 +16,7 @@ include: "workflow/rules/collect.smk"
 include: "workflow/rules/calibrate.smk"
 include: "workflow/rules/fit_hg.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/evaluate_tasks.smk"
 include: "workflow/rules/tables.smk"
 
 

@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> Path:
     compare = compare_causal if spec.task == "causal_lm" else compare_encoder
     with count_spikes(snn) as counts:
         fidelity = compare(loaded.model, snn, batches)
-    energy = EnergyConfig(**stage.as_dict(cfg.energy)) if "energy" in cfg else EnergyConfig()
+    energy = EnergyConfig(**stage.as_dict(cfg.energy))
     sites = site_table(counts, energy)
     sites.to_csv(out / "spikes.csv", index=False)
     clamped = sum(int(m.n_clamped) for m in snn.modules() if isinstance(m, HGNeuron))
@@ -47,8 +47,15 @@ def run(cfg: DictConfig) -> Path:
         "model": spec.name,
         "task": spec.task,
         **ident,
+        "method": "las",
+        "calibration": cfg.calibration.name,
+        "ablation": cfg.ablation,
         "T": conversion.T,
         "mode": conversion.mode.value,
+        "oat": conversion.oat,
+        "hg": conversion.hg,
+        "spike_attention": conversion.spike_attention,
+        "threshold_scale": conversion.threshold_scale,
         "thresholds_hash": t_identity.config_hash,
         "bank_hash": b_identity.config_hash,
         **fidelity,
@@ -60,7 +67,7 @@ def run(cfg: DictConfig) -> Path:
         {
             "thresholds": t_identity.config_hash,
             "bank": b_identity.config_hash,
-            **{k: stage.as_dict(cfg[k]) for k in ("data", "conversion")},
+            **{k: stage.as_dict(cfg[k]) for k in ("data", "conversion", "energy")},
         }
     )
     record_stage(

@@ -95,11 +95,13 @@ def ablation_table(records: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["model", "_full", "calibration", "ablation"]).drop(columns="_full")
 
 
-def baseline_table(rows: pd.DataFrame, T: int) -> pd.DataFrame:
-    """Methods side by side at ``T`` time steps: one row per method, one column per task metric."""
-    same_t = rows[rows["T"] == T]
-    wide = same_t.pivot_table(
-        index=["model", "method"], columns=["task", "metric"], values="delta", aggfunc="first"
+def baseline_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Methods side by side at equal T: one row per (model, T, method), one column per metric.
+
+    Cells are SNN - ANN deltas of the same run (the ANN reference is shared by all methods).
+    """
+    wide = rows.pivot_table(
+        index=["model", "T", "method"], columns=["task", "metric"], values="delta", aggfunc="first"
     )
     wide.columns = [f"{task} {metric} delta" for task, metric in wide.columns]
     return wide.reset_index()
@@ -107,7 +109,7 @@ def baseline_table(rows: pd.DataFrame, T: int) -> pd.DataFrame:
 
 def energy_table(sites: pd.DataFrame, model: str) -> pd.DataFrame:
     """Per layer type and in total: spikes, firing rate, SOPs, MACs, energies and their ratio."""
-    table = summarise(sites, by="layer_type")
+    table = summarise(sites, by="layer_type").rename_axis("layer_type").reset_index()
     table.insert(0, "model", model)
     return table
 

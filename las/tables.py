@@ -1,10 +1,13 @@
 """Stage ``tables``: result tables from the evaluation records (``python -m las.tables``).
 
-Reads the records of the ``evaluate`` runs (:mod:`las.records`): the declared ``metrics.json``
-files (never walks directories) or, with ``--source wandb`` (the default when
-``WANDB_MODE=online``), the W&B runs those files name, through ``wandb.Api``. Writes Markdown,
-LaTeX and CSV into ``--out``. Numbers are copied from the records, never recomputed or rounded in
-the CSV (the Markdown and LaTeX show 4 significant digits).
+Reads the records of the ``evaluate`` and ``evaluate_tasks`` runs (:mod:`las.records`): the
+declared ``metrics.json`` files (never walks directories) or, with ``--source wandb`` (the default
+when ``WANDB_MODE=online``), the W&B runs those files name, through ``wandb.Api``. Per-site and
+per-function tables (energy per layer type, HG errors) come from the CSV files the stages wrote
+next to their records (``--spikes``, ``--fit-hg``). Writes Markdown, LaTeX and CSV into ``--out``:
+``fidelity``, ``tasks`` (Table 1), ``ablations``, ``baselines``, ``energy``, ``hg_errors``
+(:mod:`las.reporting`). Numbers are copied, never recomputed or rounded in the CSV (the Markdown
+and LaTeX show 4 significant digits).
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from las import reporting
 from las.records import COLUMNS, load_records, mirrored_records
 from las.tracking import TrackingConfig, TrackingMode
 
 CAUSAL = [
     "model",
+    "calibration",
     "T",
     "tokens",
     "ann_perplexity",
@@ -30,6 +35,7 @@ CAUSAL = [
 ]
 ENCODER = [
     "model",
+    "calibration",
     "T",
     "tokens",
     "sentences",
@@ -83,7 +89,8 @@ def write_fidelity(table: pd.DataFrame, out: Path) -> None:
         ("Encoders: SNN vs ANN on held-out sentences", ENCODER, table["task"] == "encoder"),
     ):
         if mask.any():
-            parts.append((title, table.loc[mask, [*columns, "asset"]]))
+            present = [c for c in columns if c in table.columns]
+            parts.append((title, table.loc[mask, [*present, "asset"]]))
     (out / "fidelity.md").write_text(
         "\n\n".join(f"### {t}\n\n{p.to_markdown(index=False, floatfmt='.4g')}" for t, p in parts)
         + "\n"
@@ -91,6 +98,53 @@ def write_fidelity(table: pd.DataFrame, out: Path) -> None:
     (out / "fidelity.tex").write_text(
         "\n".join(p.to_latex(index=False, float_format="%.4g", caption=t) for t, p in parts)
     )
+
+
+def model_of(path: Path) -> str:
+    """The model name of a results-store path ``results/<experiment>/<model>/<stage>/...``."""
+    parts = Path(path).parts
+    if "results" not in parts:
+        raise ValueError(f"{path} is not under a results/<experiment>/<model>/ folder")
+    return parts[parts.index("results") + 2]
+
+
+def write_reports(
+    evaluate: pd.DataFrame,
+    tasks: pd.DataFrame | None,
+    spikes: list[Path],
+    fit_hg: list[Path],
+    out: Path,
+) -> None:
+    """Every table of :mod:`las.reporting` that has data, into ``out``."""
+    full = evaluate[evaluate["ablation"] == "full"] if "ablation" in evaluate.columns else evaluate
+    write_fidelity(fidelity_table(full), out)
+    if "ablation" in evaluate.columns:
+        reporting.write_table(
+            reporting.ablation_table(evaluate), out, "ablations", "Ablations: fidelity and energy"
+        )
+    if tasks is not None and len(tasks):
+        rows = reporting.task_rows(tasks)
+        reporting.write_table(
+            reporting.task_table(rows), out, "tasks", "Table 1: ANN vs SNN on lm-eval tasks"
+        )
+        reporting.write_table(
+            reporting.baseline_table(rows), out, "baselines", "Methods at equal T: SNN - ANN"
+        )
+    if spikes:
+        energy = pd.concat([reporting.energy_table(pd.read_csv(p), model_of(p)) for p in spikes])
+        reporting.write_table(energy, out, "energy", "Energy per layer type (METHOD.md M8)")
+    if fit_hg:
+        hg = pd.concat(
+            [
+                reporting.hg_table(
+                    pd.read_csv(d / "hg_errors.csv"),
+                    pd.read_csv(d / "hg_sample_errors.csv"),
+                    model_of(d / "hg_errors.csv"),
+                )
+                for d in fit_hg
+            ]
+        )
+        reporting.write_table(hg, out, "hg_errors", "HG operator errors: dense grid, activations")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,10 +157,14 @@ def main(argv: list[str] | None = None) -> None:
         default="wandb" if online else "local",
         help="read the records from the files, or from the W&B runs they name",
     )
+    parser.add_argument("--tasks", nargs="*", type=Path, default=[], help="evaluate_tasks records")
+    parser.add_argument("--spikes", nargs="*", type=Path, default=[], help="evaluate spikes.csv")
+    parser.add_argument("--fit-hg", nargs="*", type=Path, default=[], help="fit_hg folders")
     parser.add_argument("records", nargs="+", type=Path, help="metrics.json files of evaluate")
     args = parser.parse_args(argv)
     load = mirrored_records if args.source == "wandb" else load_records
-    write_fidelity(fidelity_table(load(args.records, "evaluate")), args.out)
+    tasks = load(args.tasks, "evaluate_tasks") if args.tasks else None
+    write_reports(load(args.records, "evaluate"), tasks, args.spikes, args.fit_hg, args.out)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ rule calibrate:
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} calibration={w.calibration} "
-            f"stats={input.stats} output_dir={os.path.dirname(output.thresholds)}"
+            f"stats={input.stats} output_dir={os.path.dirname(output.thresholds)} {extra('calibrate')}"
         ),
     shell:
         "python -m las.calibrate {params.overrides} > {log} 2>&1"

@@ -14,7 +14,7 @@ rule collect:
     params:
         overrides=lambda w: (
             f"model={w.model} experiment={w.experiment} "
-            f"output_dir=results/{w.experiment}/{w.model}/collect"
+            f"output_dir=results/{w.experiment}/{w.model}/collect {extra('collect')}"
         ),
     shell:
         "python -m las.collect {params.overrides} > {log} 2>&1"

@@ -2,16 +2,69 @@
 import os
 
 
-def results(*parts):
-    """Path under this experiment's results folder."""
-    return os.path.join("results", config["experiment"], *parts)
-
-
 def stage_confs(*groups):
     """Hydra config files a stage reads, as inputs: editing one reruns the stage."""
     return lambda w: [f"conf/{g.format(**w)}.yaml" for g in groups]
 
 
+def extra(stage):
+    """Extra Hydra overrides of `stage` from the pipeline config (params: a change reruns it)."""
+    return config["overrides"].get(stage, "")
+
+
+def run_dir(model, *parts):
+    """A stage folder of `model` in this experiment's results store."""
+    return os.path.join("results", config["experiment"], model, *parts)
+
+
+def evaluate_runs():
+    """(model, calibration, ablation) of every evaluate run the config asks for."""
+    runs = {(m, c, "full") for m in config["models"] for c in config["calibrations"]}
+    ablated = config["ablation"]
+    for m in ablated["models"]:
+        runs |= {(m, c, "full") for c in ablated["calibrations"]}
+        runs |= {(m, "mse", v) for v in ablated["variants"]}
+    return sorted(runs)
+
+
+def evaluate_outputs(name):
+    """`name` (metrics.json, spikes.csv, ...) of every evaluate run."""
+    return [run_dir(m, "evaluate", c, a, name) for m, c, a in evaluate_runs()]
+
+
+def full_spikes():
+    """Per-site energy tables of the full method with mse thresholds, one per model."""
+    return [
+        run_dir(m, "evaluate", "mse", "full", "spikes.csv") for m in config["models"]
+    ]
+
+
+def task_records():
+    """metrics.json of every evaluate_tasks run."""
+    t = config["tasks"]
+    return [
+        run_dir(m, "evaluate_tasks", method, s, "metrics.json")
+        for m in t["models"]
+        for method in t["methods"]
+        for s in t["sets"]
+    ]
+
+
+def figure_names():
+    """The figures the figures rule writes (PNG and PDF each)."""
+    stems = ["accuracy_vs_T", "energy_vs_threshold_scale"]
+    stems += [
+        f"{kind}_{m}" for kind in ("firing_rates", "outliers") for m in config["models"]
+    ]
+    return [f"reports/figures/{s}.{ext}" for s in stems for ext in ("png", "pdf")]
+
+
+REPORT_TABLES = ["fidelity", "ablations", "tasks", "baselines", "energy", "hg_errors"]
+
+
 def final_outputs():
     """Everything `rule all` asks for."""
-    return ["reports/fidelity.md"]
+    tables = [
+        f"reports/{t}.{ext}" for t in REPORT_TABLES for ext in ("csv", "md", "tex")
+    ]
+    return tables + figure_names()

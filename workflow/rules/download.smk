@@ -10,7 +10,7 @@ rule download:
     params:
         overrides=lambda w: (
             f"model={w.model} experiment={w.experiment} "
-            f"output_dir=results/{w.experiment}/{w.model}/download"
+            f"output_dir=results/{w.experiment}/{w.model}/download {extra('download')}"
         ),
     shell:
         "python -m las.download {params.overrides} > {log} 2>&1"

@@ -20,7 +20,7 @@ rule evaluate_tasks:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} method={w.method} task={w.task} "
             f"thresholds={input.thresholds} bank={input.bank} "
-            f"output_dir={os.path.dirname(output.rows)}"
+            f"output_dir={os.path.dirname(output.rows)} {extra('evaluate_tasks')}"
         ),
     shell:
         "python -m las.evaluate_tasks {params.overrides} > {log} 2>&1"

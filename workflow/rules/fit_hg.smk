@@ -12,7 +12,7 @@ rule fit_hg:
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} stats={input.stats} "
-            f"output_dir={os.path.dirname(output.bank)}"
+            f"output_dir={os.path.dirname(output.bank)} {extra('fit_hg')}"
         ),
     shell:
         "python -m las.fit_hg {params.overrides} > {log} 2>&1"

@@ -1,18 +1,41 @@
 rule tables:
     input:
-        records=expand(
-            "results/{experiment}/{model}/evaluate/{calibration}/metrics.json",
-            experiment=config["experiment"],
-            model=config["models"],
-            calibration=config["calibrations"],
+        records=evaluate_outputs("metrics.json"),
+        tasks=task_records(),
+        spikes=full_spikes(),
+        hg=expand(
+            "results/{e}/{m}/fit_hg/hg_errors.csv",
+            e=config["experiment"],
+            m=config["models"],
         ),
     output:
-        markdown="reports/fidelity.md",
-        csv="reports/fidelity.csv",
-        latex="reports/fidelity.tex",
+        [f"reports/{t}.{ext}" for t in REPORT_TABLES for ext in ("csv", "md", "tex")],
     log:
-        "logs/tables/fidelity.log",
+        "logs/tables.log",
+    conda:
+        "../../environment.yml"
+    params:
+        fit_hg=lambda w, input: [os.path.dirname(p) for p in input.hg],
+    shell:
+        "python -m las.tables --out reports --tasks {input.tasks} --spikes {input.spikes} "
+        "--fit-hg {params.fit_hg} -- {input.records} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        records=evaluate_outputs("metrics.json"),
+        spikes=full_spikes(),
+        thresholds=expand(
+            "results/{e}/{m}/calibrate/mse/thresholds.csv",
+            e=config["experiment"],
+            m=config["models"],
+        ),
+    output:
+        figure_names(),
+    log:
+        "logs/figures.log",
     conda:
         "../../environment.yml"
     shell:
-        "python -m las.tables --out reports {input.records} > {log} 2>&1"
+        "python -m las.figures --out reports/figures --evaluate {input.records} "
+        "--spikes {input.spikes} --thresholds {input.thresholds} > {log} 2>&1"

@@ -1,0 +1,271 @@
+"""Stage ``figures``: the paper's figures from the results store (``python -m las.figures``).
+
+Reads declared inputs only (never walks directories): the ``evaluate`` records
+(``results/{experiment}/{model}/evaluate/{calibration}/{ablation}/metrics.json``), the per-site
+energy tables of the full method (``.../evaluate/{calibration}/full/spikes.csv``) and the chosen
+thresholds (``results/{experiment}/{model}/calibrate/{calibration}/thresholds.csv``). Writes
+``<name>.png`` and ``<name>.pdf`` into ``--out`` for each figure with data:
+
+* ``accuracy_vs_T``: fidelity against the time steps T (ablations T2, T4, T8, T12 and the full
+  method, T = 16), one line per model: top-1 agreement and perplexity ratio (causal LMs),
+  hidden-state relative error and minimum embedding cosine (encoders);
+* ``energy_vs_threshold_scale``: ``E_SNN / E_ANN`` and the same fidelity metrics against the
+  threshold scale s (ablations scale0p5, scale2, scale4 and the full method, s = 1);
+* ``firing_rates_<model>``: firing rate and energy ratio per layer (:func:`las.energy.plot_layers`);
+* ``outliers_<model>``: outlier fraction and ``theta_out / theta_nor`` per site, in model order.
+
+Every figure shows one calibration rule (``--calibration``, default ``mse``, the rule the ablations
+use); inputs of other rules are left out with a printed note, and so is a figure without data.
+Numbers are plotted as recorded, never recomputed (except the threshold ratio). Figures are
+rendered off screen (``matplotlib.figure.Figure``, Agg for PNG): no display or pyplot state.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
+
+from las.energy import plot_layers
+from las.records import load_records
+
+#: Ablations giving fidelity against T, and those giving it against the threshold scale.
+T_ABLATIONS = ("T2", "T4", "T8", "T12", "full")
+SCALE_ABLATIONS = ("scale0p5", "full", "scale2", "scale4")
+#: Fidelity metrics, causal LMs then encoders (a model has only its own), and the energy ratio.
+FIDELITY = ("top1_agreement", "perplexity_ratio", "hidden_rel_error", "embedding_cosine_min")
+ENERGY = "energy_ratio"
+#: Metrics spanning orders of magnitude (log y); the others stay linear.
+LOG_Y = frozenset({"perplexity_ratio", "hidden_rel_error", "theta_ratio"})
+#: The ANN's value of a metric, drawn as a dotted line.
+ANN_LEVEL = {
+    "top1_agreement": 1.0,
+    "perplexity_ratio": 1.0,
+    "embedding_cosine_min": 1.0,
+    ENERGY: 1.0,
+}
+LABELS = {
+    "T": "time steps T",
+    "threshold_scale": "threshold scale s",
+    "top1_agreement": "top-1 agreement",
+    "perplexity_ratio": "perplexity ratio (SNN / ANN)",
+    "hidden_rel_error": "hidden-state rel. error",
+    "embedding_cosine_min": "min. embedding cosine",
+    ENERGY: r"$E_{SNN} / E_{ANN}$",
+    "outlier_fraction": "outlier fraction",
+    "theta_ratio": r"$\theta_{out} / \theta_{nor}$",
+}
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One axes of a figure: column ``y`` against column ``x`` of the figure's rows.
+
+    A numeric ``x`` gives one line per value of ``hue`` (log2 ``x`` when ``log_x``); a text ``x``
+    gives bars in row order (sites, layers). ``log_y`` for metrics spanning decades.
+    """
+
+    x: str
+    y: str
+    hue: str | None = "model"
+    log_x: bool = False
+    log_y: bool = False
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One figure: its file stem, the rows it shows and its panels.
+
+    Without panels the rows are a :func:`las.energy.site_table` drawn by
+    :func:`las.energy.plot_layers` (the per-layer figure of the energy package, reused as is).
+    """
+
+    name: str
+    data: pd.DataFrame
+    panels: tuple[Panel, ...] = ()
+
+    def draw(self, out: Path) -> list[Path]:
+        """Write ``out/<name>.png`` and ``out/<name>.pdf``; return their paths."""
+        if not self.panels:
+            return plot_layers(self.data, out / self.name)
+        return draw_panels(self.data, self.panels, out / self.name)
+
+
+class PlainLogFormatter(LogFormatter):
+    """Log-axis labels as plain numbers (0.25, 4, 30) on the ticks :class:`LogFormatter` labels."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"{x:g}" if super().__call__(x, pos) else ""
+
+
+def draw_panels(data: pd.DataFrame, panels: Sequence[Panel], stem: Path) -> list[Path]:
+    """Draw ``panels`` of ``data`` side by side; write ``<stem>.png`` and ``<stem>.pdf``."""
+    bars = not pd.api.types.is_numeric_dtype(data[panels[0].x])
+    width = min(40.0, max(6.0, 0.12 * len(data) + 2.0)) if bars else 3.6 * len(panels)
+    shape = (len(panels), 1) if bars else (1, len(panels))
+    fig = Figure(figsize=(width, 2.6 * shape[0] + (1.5 if bars else 0.6)), layout="constrained")
+    for ax, panel in zip(fig.subplots(*shape, squeeze=False).ravel(), panels, strict=True):
+        _draw(ax, data, panel)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.parent / f"{stem.name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    return paths
+
+
+def _draw(ax: Axes, data: pd.DataFrame, panel: Panel) -> None:
+    """One panel: lines per ``hue`` group over a numeric x, or bars over text labels.
+
+    A ``hue`` value keeps its colour in every panel of ``data``, also where it has no points.
+    """
+    rows = data.dropna(subset=[panel.y])
+    if pd.api.types.is_numeric_dtype(rows[panel.x]):
+        hues = sorted(data[panel.hue].unique()) if panel.hue else [None]
+        for colour, label in enumerate(hues):
+            group = rows[rows[panel.hue] == label] if panel.hue else rows
+            if not group.empty:
+                group = group.sort_values(panel.x)
+                ax.plot(group[panel.x], group[panel.y], "o-", color=f"C{colour}", label=label)
+        ticks = sorted(rows[panel.x].unique())
+        if panel.log_x:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_xticks([], minor=True)  # the log scale's own minor labels would crowd the values
+    else:
+        x = np.arange(len(rows))
+        ax.bar(x, rows[panel.y], color="tab:blue")
+        ax.set_xticks(x, list(rows[panel.x]), rotation=90, fontsize=5)
+    if panel.y in ANN_LEVEL:
+        ax.axhline(ANN_LEVEL[panel.y], color="grey", linestyle=":", label="ANN")
+    if panel.log_y:
+        ax.set_yscale("log")
+        for axis_format in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis_format(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    ax.set_xlabel(LABELS.get(panel.x, panel.x))
+    ax.set_ylabel(LABELS.get(panel.y, panel.y))
+    if panel.hue:
+        ax.legend(fontsize=7, frameon=False)
+
+
+def ablation_plot(name: str, records: pd.DataFrame, ablations: Iterable[str], x: str) -> Plot:
+    """Metrics of ``records`` of ``ablations`` against field ``x``, one line per model.
+
+    Panels: the energy ratio when the figure is against the threshold scale, then every
+    :data:`FIDELITY` metric that any selected record holds. Rows: model, task, ablation, ``x``
+    and the metrics, sorted by model and ``x``; empty when no record fits.
+    """
+    metrics = [*([ENERGY] if x == "threshold_scale" else []), *FIDELITY]
+    if not {"ablation", x} <= set(records.columns):
+        return Plot(name, pd.DataFrame())
+    rows = records[records["ablation"].isin(list(ablations))].dropna(subset=[x])
+    columns = [c for c in ("model", "task", "ablation", x, *metrics) if c in rows.columns]
+    rows = rows[columns].sort_values(["model", x], kind="stable").reset_index(drop=True)
+    shown = [m for m in metrics if m in rows and rows[m].notna().any()]
+    if not shown:
+        return Plot(name, pd.DataFrame())
+    return Plot(name, rows, tuple(Panel(x, m, log_x=True, log_y=m in LOG_Y) for m in shown))
+
+
+def outlier_plot(model: str, thresholds: pd.DataFrame) -> Plot:
+    """Outlier fraction and ``theta_out / theta_nor`` per site of a ``thresholds.csv``."""
+    rows = thresholds[["site", "theta_nor", "theta_out", "outlier_fraction"]].copy()
+    rows["theta_ratio"] = (rows["theta_out"] / rows["theta_nor"]).replace([np.inf, -np.inf], np.nan)
+    panels = (
+        Panel("site", "outlier_fraction", hue=None),
+        Panel("site", "theta_ratio", hue=None, log_y=True),
+    )
+    return Plot(f"outliers_{model}", rows.reset_index(drop=True), panels)
+
+
+def locate(path: Path, stage: str) -> tuple[str, str]:
+    """``(model, calibration)`` of a file in ``results/{experiment}/{model}/{stage}/{calibration}``.
+
+    Raises ``ValueError`` for a path outside that layout.
+    """
+    parts = Path(path).parts
+    if stage not in parts[:-2]:
+        raise ValueError(
+            f"{path} is not in the results store layout "
+            f"results/{{experiment}}/{{model}}/{stage}/{{calibration}}/..."
+        )
+    i = len(parts) - 1 - parts[::-1].index(stage)
+    return parts[i - 1], parts[i + 1]
+
+
+def plots(
+    evaluate: Iterable[Path],
+    spikes: Iterable[Path],
+    thresholds: Iterable[Path],
+    calibration: str = "mse",
+) -> list[Plot]:
+    """Every figure of the stage, from the inputs of rule ``calibration`` (see the module doc).
+
+    Figures without data are kept with empty rows; :func:`write_figures` skips them.
+    """
+    records = load_records(list(evaluate), "evaluate")
+    if "calibration" in records.columns:
+        records = records[records["calibration"] == calibration]
+    figures = [
+        ablation_plot("accuracy_vs_T", records, T_ABLATIONS, "T"),
+        ablation_plot("energy_vs_threshold_scale", records, SCALE_ABLATIONS, "threshold_scale"),
+    ]
+    figures += [Plot(f"firing_rates_{m}", t) for m, t in tables(spikes, "evaluate", calibration)]
+    figures += [outlier_plot(m, t) for m, t in tables(thresholds, "calibrate", calibration)]
+    return figures
+
+
+def tables(
+    paths: Iterable[Path], stage: str, calibration: str
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """``(model, table)`` of each CSV of ``stage`` at ``paths`` made with rule ``calibration``."""
+    for path in paths:
+        model, rule = locate(path, stage)
+        if rule == calibration:
+            yield model, pd.read_csv(path)
+        else:
+            print(f"figures: {path} left out (calibration {rule!r}; figures show {calibration!r})")
+
+
+def write_figures(figures: Iterable[Plot], out: Path) -> list[Path]:
+    """Draw every figure with data into ``out``; print a note for each one skipped."""
+    figures = list(figures)
+    names = [f.name for f in figures]
+    if duplicates := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"several inputs give figures {duplicates}: pass one file per model")
+    paths = []
+    for figure in figures:
+        if figure.data.empty:
+            print(f"figures: {figure.name} skipped (no data)")
+            continue
+        paths += figure.draw(out)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    """Parse the command line, write the figures, print and return their paths."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="output folder (reports/)")
+    parser.add_argument(
+        "--calibration", default="mse", help="the calibration rule the figures show (mse)"
+    )
+    parser.add_argument("--evaluate", nargs="*", type=Path, default=[], help="metrics.json files")
+    parser.add_argument("--spikes", nargs="*", type=Path, default=[], help="spikes.csv files")
+    parser.add_argument(
+        "--thresholds", nargs="*", type=Path, default=[], help="thresholds.csv files"
+    )
+    args = parser.parse_args(argv)
+    figures = plots(args.evaluate, args.spikes, args.thresholds, args.calibration)
+    paths = write_figures(figures, args.out)
+    print("\n".join(str(p) for p in paths))
+    return paths
+
+
+if __name__ == "__main__":
+    main()
