@@ -97,3 +97,36 @@ def test_missing_artifact_names_the_stage(tmp_path):
                 f"output_dir={tmp_path}",
             )
         )
+
+
+def test_multirun_sweep_records_feed_the_tables(chain, tmp_path):
+    import subprocess
+    import sys
+
+    from las import tables
+
+    sweep = tmp_path / "multirun"
+    command = [
+        sys.executable,
+        "-m",
+        "las.evaluate",
+        "-m",
+        "model=tiny_llama",
+        "ablation=T4,T8",
+        "tracking=disabled",
+        *SMALL_DATA,
+        f"thresholds={chain['calibrate'] / 'thresholds.safetensors'}",
+        f"bank={chain['fit_hg'] / 'hg_bank.safetensors'}",
+        f"output_dir={sweep}/" + "${hydra:job.override_dirname}",
+        f"hydra.sweep.dir={tmp_path / 'hydra'}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = sorted(sweep.glob("*/metrics.json"))
+    assert len(records) == 2
+    tables.main(["--out", str(tmp_path / "reports"), *map(str, records)])
+    ablations = pd.read_csv(tmp_path / "reports" / "ablations.csv").set_index("ablation")
+    assert ablations.loc["T4", "T"] == 4 and ablations.loc["T8", "T"] == 8
+    for path in records:
+        record = json.loads(path.read_text())
+        assert ablations.loc[record["ablation"], "top1_agreement"] == record["top1_agreement"]
