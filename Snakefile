@@ -17,6 +17,7 @@ include: "workflow/rules/calibrate.smk"
 include: "workflow/rules/fit_hg.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/evaluate_tasks.smk"
+include: "workflow/rules/evaluate_vqa.smk"
 include: "workflow/rules/tables.smk"
 
 

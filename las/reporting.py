@@ -7,7 +7,8 @@ table as a frame; :func:`write_table` writes it as CSV (full precision), Markdow
 * :func:`ablation_table`: fidelity and energy of every ablation of the ablated model;
 * :func:`baseline_table`: methods side by side at equal T (LAS now; FAS and naive join as rows);
 * :func:`energy_table`: spikes, SOPs, MACs and ``E_SNN / E_ANN`` per layer type (METHOD.md M8);
-* :func:`hg_table`: HG operator errors on a dense grid and on collected activations (M4).
+* :func:`hg_table`: HG operator errors on a dense grid and on collected activations (M4);
+* :func:`vqa_table`: converted VLMs next to the originals on image-question batches.
 """
 
 from __future__ import annotations
@@ -120,6 +121,28 @@ def hg_table(grid: pd.DataFrame, samples: pd.DataFrame, model: str) -> pd.DataFr
     merged.insert(0, "model", model)
     merged["public LAS neuron"] = merged["function"].map(PUBLIC_LAS_ERRORS).fillna("-")
     return merged
+
+
+VQA_COLUMNS = [
+    "model",
+    "weights",
+    "method",
+    "T",
+    "items",
+    "answer_tokens",
+    "logits_rel_error",
+    "logits_max_abs_error",
+    "answer_top1_agreement",
+    "generated_token_agreement",
+    "generated_exact_match",
+    "ann_answer_accuracy",
+    "snn_answer_accuracy",
+]
+
+
+def vqa_table(records: pd.DataFrame) -> pd.DataFrame:
+    """``evaluate_vqa`` records: fidelity of converted VLMs; ``weights`` says what they prove."""
+    return records[[c for c in VQA_COLUMNS if c in records.columns]]
 
 
 def write_table(table: pd.DataFrame, out: Path, name: str, title: str) -> list[Path]:

@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         help="read the records from the files, or from the W&B runs they name",
     )
     parser.add_argument("--tasks", nargs="*", type=Path, default=[], help="evaluate_tasks records")
+    parser.add_argument("--vqa", nargs="*", type=Path, default=[], help="evaluate_vqa records")
     parser.add_argument("--spikes", nargs="*", type=Path, default=[], help="evaluate spikes.csv")
     parser.add_argument("--fit-hg", nargs="*", type=Path, default=[], help="fit_hg folders")
     parser.add_argument("records", nargs="+", type=Path, help="metrics.json files of evaluate")
@@ -165,6 +166,13 @@ def main(argv: list[str] | None = None) -> None:
     load = mirrored_records if args.source == "wandb" else load_records
     tasks = load(args.tasks, "evaluate_tasks") if args.tasks else None
     write_reports(load(args.records, "evaluate"), tasks, args.spikes, args.fit_hg, args.out)
+    if args.vqa:
+        reporting.write_table(
+            reporting.vqa_table(load(args.vqa, "evaluate_vqa")),
+            args.out,
+            "vqa",
+            "Vision-language models: SNN vs ANN on image-question batches",
+        )
 
 
 if __name__ == "__main__":

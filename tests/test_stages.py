@@ -130,3 +130,23 @@ def test_multirun_sweep_records_feed_the_tables(chain, tmp_path):
     for path in records:
         record = json.loads(path.read_text())
         assert ablations.loc[record["ablation"], "top1_agreement"] == record["top1_agreement"]
+
+
+def test_vqa_stage_compares_a_converted_vlm(tmp_path):
+    from las import evaluate_vqa
+
+    out = evaluate_vqa.run(
+        config(
+            "evaluate_vqa",
+            "vlm=qwen2_vl",
+            "eval_batches=2",
+            "tracking=disabled",
+            f"output_dir={tmp_path}",
+        )
+    )
+    (row,) = pd.read_csv(out / "vqa.csv").to_dict("records")
+    assert row["weights"] == "tiny-random" and row["items"] == 6
+    assert row["answer_top1_agreement"] >= 0.9 and row["logits_rel_error"] < 1e-2
+    assert json.loads((out / "metrics.json").read_text())["stage"] == "evaluate_vqa"
+    with pytest.raises(ValueError, match="unknown tiny VLM 'vit'"):
+        evaluate_vqa.run(config("evaluate_vqa", "vlm=vit", f"output_dir={tmp_path}"))

@@ -41,7 +41,7 @@ def workflow(tmp_path_factory):
 
 def test_every_report_exists_and_parses(workflow):
     reports = workflow / "reports"
-    for name in ("fidelity", "ablations", "tasks", "baselines", "energy", "hg_errors"):
+    for name in ("fidelity", "ablations", "tasks", "baselines", "energy", "hg_errors", "vqa"):
         assert len(pd.read_csv(reports / f"{name}.csv")) > 0, name
         assert (reports / f"{name}.md").read_text().startswith("###")
         assert "\\begin{tabular}" in (reports / f"{name}.tex").read_text()

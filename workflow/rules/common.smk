@@ -50,6 +50,13 @@ def task_records():
     ]
 
 
+def vqa_records():
+    """metrics.json of every evaluate_vqa run (tiny random VLMs)."""
+    return [
+        run_dir(f"tiny_{v}", "evaluate_vqa", "metrics.json") for v in config["vlms"]
+    ]
+
+
 def figure_names():
     """The figures the figures rule writes (PNG and PDF each)."""
     stems = ["accuracy_vs_T", "energy_vs_threshold_scale"]
@@ -59,7 +66,15 @@ def figure_names():
     return [f"reports/figures/{s}.{ext}" for s in stems for ext in ("png", "pdf")]
 
 
-REPORT_TABLES = ["fidelity", "ablations", "tasks", "baselines", "energy", "hg_errors"]
+REPORT_TABLES = [
+    "fidelity",
+    "ablations",
+    "tasks",
+    "baselines",
+    "energy",
+    "hg_errors",
+    "vqa",
+]
 
 
 def final_outputs():

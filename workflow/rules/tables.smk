@@ -2,6 +2,7 @@ rule tables:
     input:
         records=evaluate_outputs("metrics.json"),
         tasks=task_records(),
+        vqa=vqa_records(),
         spikes=full_spikes(),
         hg=expand(
             "results/{e}/{m}/fit_hg/hg_errors.csv",
@@ -17,7 +18,8 @@ rule tables:
     params:
         fit_hg=lambda w, input: [os.path.dirname(p) for p in input.hg],
     shell:
-        "python -m las.tables --out reports --tasks {input.tasks} --spikes {input.spikes} "
+        "python -m las.tables --out reports --tasks {input.tasks} --vqa {input.vqa} "
+        "--spikes {input.spikes} "
         "--fit-hg {params.fit_hg} -- {input.records} > {log} 2>&1"
 
 

@@ -1,0 +1,17 @@
+rule evaluate_vqa:
+    input:
+        confs=stage_confs("evaluate_vqa", "conversion/default", "calibration/mse"),
+    output:
+        rows="results/{experiment}/tiny_{vlm}/evaluate_vqa/vqa.csv",
+        metrics="results/{experiment}/tiny_{vlm}/evaluate_vqa/metrics.json",
+    log:
+        "logs/evaluate_vqa/{experiment}/{vlm}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        overrides=lambda w, output: (
+            f"vlm={w.vlm} experiment={w.experiment} "
+            f"output_dir={os.path.dirname(output.rows)} {extra('evaluate_vqa')}"
+        ),
+    shell:
+        "python -m las.evaluate_vqa {params.overrides} > {log} 2>&1"
