@@ -41,11 +41,11 @@ def code_units(magnitude: Tensor, tau: Tensor, T: int) -> Tensor:
     units = magnitude * 2.0**T / tau
     q = torch.floor(units)
     if magnitude.dtype != torch.float64:
-        landed = (q == units) & (q > 0)
-        if landed.any():
-            taus = tau.expand(magnitude.shape)[landed].double()
+        landed = torch.nonzero((q == units) & (q > 0), as_tuple=True)
+        if landed[0].numel():
+            taus = tau.expand(q.shape)[landed].double()
             over = q[landed].double() * taus > magnitude[landed].double() * 2.0**T
-            q[landed] -= over.to(q.dtype)
+            q.index_put_(landed, -over.to(q.dtype), accumulate=True)
     return torch.clamp(q, max=2.0**T - 1)
 
 

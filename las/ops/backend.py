@@ -80,8 +80,19 @@ class SpikeSim:
         return train
 
     def accumulate(self, v: Tensor) -> Tensor:
-        """``S(T)``: the train summed over time in float64, cast back to its dtype."""
-        return v.sum(0, dtype=torch.float64).to(v.dtype)
+        """``S(T)``: the train summed over time in float64, cast back to its dtype.
+
+        A float64 train is summed as it is; a narrower one step by step into one float64
+        accumulator (1/T of a train) instead of through a float64 copy of the whole train (twice
+        its memory). Partial sums of float32 steps are exact in float64 unless the steps span
+        more than 29 binary orders of magnitude, so the order of summation does not matter.
+        """
+        if v.dtype == torch.float64:
+            return v.sum(0)
+        total = v[0].double()
+        for step in v[1:]:
+            total += step
+        return total.to(v.dtype)
 
     def encode(self, neuron: nn.Module, v: Tensor) -> Tensor:
         """A neuron layer reads its producers' accumulated input and emits its own train (M6)."""
