@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-import pandas as pd
 from omegaconf import DictConfig
 
-from las import models, stage
+from las import models, reporting, stage
 from las.evaluation.harness import evaluate_pair, task_manager
 from las.evaluation.lm_eval_model import LASLM
 from las.provenance import config_hash
@@ -32,7 +31,6 @@ def run(cfg: DictConfig) -> Path:
             "model (its fidelity is measured by the evaluate stage)"
         )
     loaded = models.load(spec)
-    conversion = stage.conversion_config(cfg.conversion)
     lm = LASLM(
         pretrained=loaded.model,
         tokenizer=loaded.tokenizer,
@@ -40,11 +38,7 @@ def run(cfg: DictConfig) -> Path:
         thresholds=cfg.thresholds,
         bank=cfg.bank,
         batch_size=cfg.batch_size,
-        **{k: getattr(conversion, k) for k in ("T", "oat", "hg", "spike_attention")},
-        mode=conversion.mode.value,
-        threshold_scale=conversion.threshold_scale,
-        softmax_offset=conversion.softmax_offset,
-        convert_head=conversion.convert_head,
+        **stage.as_dict(cfg.conversion),
         model_id=loaded.model_id,
         revision=loaded.revision,
     )
@@ -65,35 +59,12 @@ def run(cfg: DictConfig) -> Path:
         "model_id": loaded.model_id,
         "revision": loaded.revision,
         "method": cfg.method.name,
-        "T": conversion.T,
+        "T": lm.options.conversion.T,
         "task_set": cfg.task.name,
-        **flatten_rows(rows),
+        **reporting.flatten_task_rows(rows),
     }
     record_stage(out, "evaluate_tasks", cfg, digest, fields, {"tasks": rows}, [out / "tasks.csv"])
     return out
-
-
-#: Per-row fields of ``tasks.csv`` kept as scalar record fields ``<task>/<metric>/<field>``.
-ROW_FIELDS = (
-    "value",
-    "stderr",
-    "n",
-    "ann_value",
-    "ann_stderr",
-    "delta",
-    "delta_ci_low",
-    "delta_ci_high",
-    "verdict",
-)
-
-
-def flatten_rows(rows: pd.DataFrame) -> dict[str, object]:
-    """``tasks.csv`` rows as scalar fields (records and W&B summaries hold scalars only)."""
-    return {
-        f"{row['task']}/{row['metric']}/{name}": row[name]
-        for row in rows.to_dict("records")
-        for name in ROW_FIELDS
-    }
 
 
 @hydra.main(config_path="../conf", config_name="evaluate_tasks", version_base="1.3")

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
 from las.energy import plot_layers
-from las.records import load_records
+from las.records import load_records, locate
 
 #: Ablations giving fidelity against T, and those giving it against the threshold scale.
 T_ABLATIONS = ("T2", "T4", "T8", "T12", "full")
@@ -182,21 +182,6 @@ def outlier_plot(model: str, thresholds: pd.DataFrame) -> Plot:
         Panel("site", "theta_ratio", hue=None, log_y=True),
     )
     return Plot(f"outliers_{model}", rows.reset_index(drop=True), panels)
-
-
-def locate(path: Path, stage: str) -> tuple[str, str]:
-    """``(model, calibration)`` of a file in ``results/{experiment}/{model}/{stage}/{calibration}``.
-
-    Raises ``ValueError`` for a path outside that layout.
-    """
-    parts = Path(path).parts
-    if stage not in parts[:-2]:
-        raise ValueError(
-            f"{path} is not in the results store layout "
-            f"results/{{experiment}}/{{model}}/{stage}/{{calibration}}/..."
-        )
-    i = len(parts) - 1 - parts[::-1].index(stage)
-    return parts[i - 1], parts[i + 1]
 
 
 def plots(

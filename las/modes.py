@@ -5,7 +5,25 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Mode(StrEnum):
+class ParsedEnum(StrEnum):
+    """A string enum whose :meth:`parse` names the valid values when given an unknown one."""
+
+    @classmethod
+    def noun(cls) -> str:
+        """What a value is called in error messages."""
+        return "mode"
+
+    @classmethod
+    def parse(cls, value: str) -> ParsedEnum:
+        """Return ``value`` as a member; raise ``ValueError`` naming the valid values."""
+        try:
+            return cls(value)
+        except ValueError as err:
+            valid = ", ".join(m.value for m in cls)
+            raise ValueError(f"unknown {cls.noun()} {value!r}; valid modes: {valid}") from err
+
+
+class Mode(ParsedEnum):
     """How a neuron or operator is evaluated.
 
     ``FAST`` evaluates closed forms in one pass (what evaluation uses); ``SPIKE`` simulates every
@@ -14,12 +32,3 @@ class Mode(StrEnum):
 
     FAST = "fast"
     SPIKE = "spike"
-
-    @classmethod
-    def parse(cls, value: Mode | str) -> Mode:
-        """Return ``value`` as a :class:`Mode`; raise ``ValueError`` naming the valid modes."""
-        try:
-            return cls(value)
-        except ValueError as err:
-            valid = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown mode {value!r}; valid modes: {valid}") from err

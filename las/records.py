@@ -42,6 +42,22 @@ class WandbProject:
         return f"{self.entity}/{self.project}" if self.entity else self.project
 
 
+def locate(path: str | Path, stage: str) -> tuple[str, str | None]:
+    """``(model, sub-folder)`` of a file in ``results/{experiment}/{model}/{stage}/...``.
+
+    The sub-folder is the one right below ``stage`` (a calibration rule, a method), None when the
+    file lies in the stage folder itself. Raises ``ValueError`` for a path outside that layout.
+    """
+    parts = Path(path).parts
+    if stage not in parts[1:-1]:
+        raise ValueError(
+            f"{path} is not in the results store layout "
+            f"results/{{experiment}}/{{model}}/{stage}/..."
+        )
+    i = len(parts) - 1 - parts[::-1].index(stage)
+    return parts[i - 1], parts[i + 1] if i + 2 < len(parts) else None
+
+
 def load_records(
     source: WandbProject | str | Path | Iterable[str | Path], stage: str | None = None
 ) -> pd.DataFrame:

@@ -54,6 +54,16 @@ ABLATION_COLUMNS = [
 ]
 
 
+def flatten_task_rows(rows: pd.DataFrame) -> dict[str, object]:
+    """``tasks.csv`` rows as scalar record fields ``<task>/<metric>/<field>`` (records and W&B
+    summaries hold scalars only); :func:`task_rows` reads them back."""
+    return {
+        f"{row['task']}/{row['metric']}/{name}": row[name]
+        for row in rows.to_dict("records")
+        for name in TASK_FIELDS
+    }
+
+
 def task_rows(records: pd.DataFrame) -> pd.DataFrame:
     """Long rows (one per model, method, T, task, metric) from ``evaluate_tasks`` records.
 

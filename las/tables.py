@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from las import reporting
-from las.records import COLUMNS, load_records, mirrored_records
+from las.records import COLUMNS, load_records, locate, mirrored_records
 from las.tracking import TrackingConfig, TrackingMode
 
 CAUSAL = [
@@ -100,14 +100,6 @@ def write_fidelity(table: pd.DataFrame, out: Path) -> None:
     )
 
 
-def model_of(path: Path) -> str:
-    """The model name of a results-store path ``results/<experiment>/<model>/<stage>/...``."""
-    parts = Path(path).parts
-    if "results" not in parts:
-        raise ValueError(f"{path} is not under a results/<experiment>/<model>/ folder")
-    return parts[parts.index("results") + 2]
-
-
 def write_reports(
     evaluate: pd.DataFrame,
     tasks: pd.DataFrame | None,
@@ -131,7 +123,9 @@ def write_reports(
             reporting.baseline_table(rows), out, "baselines", "Methods at equal T: SNN - ANN"
         )
     if spikes:
-        energy = pd.concat([reporting.energy_table(pd.read_csv(p), model_of(p)) for p in spikes])
+        energy = pd.concat(
+            [reporting.energy_table(pd.read_csv(p), locate(p, "evaluate")[0]) for p in spikes]
+        )
         reporting.write_table(energy, out, "energy", "Energy per layer type (METHOD.md M8)")
     if fit_hg:
         hg = pd.concat(
@@ -139,7 +133,7 @@ def write_reports(
                 reporting.hg_table(
                     pd.read_csv(d / "hg_errors.csv"),
                     pd.read_csv(d / "hg_sample_errors.csv"),
-                    model_of(d / "hg_errors.csv"),
+                    locate(d / "hg_errors.csv", "fit_hg")[0],
                 )
                 for d in fit_hg
             ]

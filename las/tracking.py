@@ -21,13 +21,13 @@ import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from las.modes import ParsedEnum
 from las.provenance import provenance
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ RESERVED = ("stage", "config", "config_hash", "git_commit", "versions", "wandb")
 Scalar = str | int | float | bool | None
 
 
-class TrackingMode(StrEnum):
+class TrackingMode(ParsedEnum):
     """Where the W&B mirror of a record goes."""
 
     ONLINE = "online"
@@ -47,13 +47,8 @@ class TrackingMode(StrEnum):
     DISABLED = "disabled"
 
     @classmethod
-    def parse(cls, value: TrackingMode | str) -> TrackingMode:
-        """``value`` as a :class:`TrackingMode`; raise ``ValueError`` naming the valid modes."""
-        try:
-            return cls(value)
-        except ValueError as err:
-            valid = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown tracking mode {value!r}; valid modes: {valid}") from err
+    def noun(cls) -> str:
+        return "tracking mode"
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ def test_table_numbers_equal_the_results(workflow):
             if key in record:
                 assert fidelity.loc[model, key] == record[key], (model, key)
     tasks = pd.read_csv(results / "smollm2_135m/evaluate_tasks/las/embedded/tasks.csv")
+    evaluated = json.loads((results / "smollm2_135m/evaluate/mse/full/metrics.json").read_text())
+    assert set(tasks["thresholds_hash"]) == {evaluated["thresholds_hash"]}
     ablations = pd.read_csv(workflow / "reports" / "ablations.csv")
     assert set(ablations["ablation"]) == {"full", "T8", "scale2"}
     table = pd.read_csv(workflow / "reports" / "tasks.csv")

@@ -62,7 +62,12 @@ def no_conversion(
 def las_calibration(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
 ) -> Calibration:
-    """Calibration from artifacts when both are given, else collected on ``options.data``."""
+    """Calibration from artifacts when both are given, else collected on ``options.data``.
+
+    ``meta["thresholds_hash"]`` identifies the thresholds as every result row records them: the
+    ``calibrate`` artifact's config hash (what the ``evaluate`` stage records too), or for an
+    on-the-fly calibration the hash of the chosen values.
+    """
     if (options.thresholds is None) != (options.bank is None):
         raise ValueError(
             "give both calibration artifacts (thresholds= and bank=) or neither (calibrate on "
@@ -70,13 +75,15 @@ def las_calibration(
         )
     if options.thresholds is not None:
         ident = {"model_id": options.model_id, "revision": options.revision}
-        thresholds, _ = load_thresholds(Path(options.thresholds), **ident)
+        thresholds, identity = load_thresholds(Path(options.thresholds), **ident)
         bank, _ = load_bank(Path(options.bank), **ident)
-        return Calibration(thresholds, bank)
+        return Calibration(thresholds, bank, {"thresholds_hash": identity.config_hash})
     if options.data is None:
         raise ValueError("method 'las' needs calibration artifacts or a calibration data config")
     batches = data.calibration_batches(tokenizer, options.data, options.task)
     calibration, _ = calibrate(model, batches, options.conversion, options.rule)
+    values = {site: list(pair) for site, pair in sorted(calibration.thresholds.items())}
+    calibration.meta["thresholds_hash"] = config_hash(values)
     return calibration
 
 
@@ -86,9 +93,7 @@ def las_method(
     """LAS conversion of ``model`` in place (weights are shared, no second copy)."""
     calibration = las_calibration(model, tokenizer, options)
     converted = convert(model, calibration, options.conversion, inplace=True)
-    converted.las_thresholds_hash = config_hash(
-        {site: list(pair) for site, pair in sorted(calibration.thresholds.items())}
-    )
+    converted.las_thresholds_hash = calibration.meta["thresholds_hash"]
     return converted
 
 
