@@ -4,7 +4,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "conf/pipeline/embedded.yaml"
+# The embedded default unless a complete config is given (`--configfile`): never a merge of
+# the two, so a config with keys left out is rejected by the schema instead of filled in.
+if not config:
+
+    configfile: "conf/pipeline/embedded.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -15,6 +19,7 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/calibrate.smk"
 include: "workflow/rules/fit_hg.smk"
+include: "workflow/rules/convert.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/evaluate_tasks.smk"
 include: "workflow/rules/evaluate_vqa.smk"

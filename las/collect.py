@@ -6,60 +6,44 @@ Outputs in ``output_dir``: ``stats.safetensors`` (statistics, roles, per-functio
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import hydra
-from omegaconf import DictConfig
-
-from las import data, models, stage
-from las.artifacts import Identity
+from las import data, models
 from las.calibration import collect_statistics
 from las.calibration.store import load_stats, save_stats
-from las.tracking import record_stage
+from las.config import Bool, typed
+from las.conversion.config import ConversionConfig
+from las.stage import StageConfig, StageContext, StageResult, entry_point
 
 
-def run(cfg: DictConfig) -> Path:
-    """Collect statistics as configured; return the output folder."""
-    out = stage.output_dir(cfg)
-    loaded = models.load(stage.model_spec(cfg.model))
-    batches = data.calibration_batches(
-        loaded.tokenizer, stage.as_dict(cfg.data), stage.model_spec(cfg.model).task
-    )
+@typed
+class CollectConfig(StageConfig, stage="collect"):
+    """``conf/collect.yaml``: the model, its calibration text, the sites to observe."""
+
+    model: models.ModelSpec
+    data: data.DataConfig
+    conversion: ConversionConfig
+    per_channel: Bool
+
+
+def run(cfg: CollectConfig, ctx: StageContext) -> StageResult:
+    """Collect statistics as configured."""
+    loaded = models.load(cfg.model)
+    batches = data.calibration_batches(loaded.tokenizer, cfg.data, cfg.model.task)
     observers = collect_statistics(
-        loaded.model,
-        batches,
-        stage.conversion_config(cfg.conversion),
-        cfg.per_channel,
-        inplace=True,
+        loaded.model, batches, cfg.conversion, cfg.per_channel, inplace=True
     )
-    digest = stage.stage_hash(cfg, "model", "data", "conversion", "per_channel")
-    save_stats(
-        out / "stats.safetensors", observers, Identity(loaded.model_id, loaded.revision, digest)
-    )
-    table = load_stats(out / "stats.safetensors").table()
-    table.to_csv(out / "sites.csv", index=False)
+    stats = ctx.work / "stats.safetensors"
+    save_stats(stats, observers, ctx.identity(loaded.model_id, loaded.revision))
+    table = load_stats(stats).table()
     fields = {
         "model_id": loaded.model_id,
         "revision": loaded.revision,
         "sites": len(table),
         "tokens": int(sum(b["input_ids"].numel() for b in batches)),
     }
-    record_stage(
-        out,
-        "collect",
-        cfg,
-        digest,
-        fields,
-        tables={"sites": table},
-        artifacts=[out / "stats.safetensors", out / "sites.csv"],
-    )
-    return out
+    return StageResult(fields, {"sites": table}, ["stats.safetensors", "sites.csv"])
 
 
-@hydra.main(config_path="../conf", config_name="collect", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
-
+main = entry_point(CollectConfig, run)
 
 if __name__ == "__main__":
     main()

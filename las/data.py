@@ -6,22 +6,50 @@ sequence per document. Calibration and evaluation use disjoint documents.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import torch
-from omegaconf import OmegaConf
+import yaml
 from transformers import PreTrainedTokenizerBase
 
 from las import texts
+from las.config import Fraction, NonNegativeInt, PositiveInt, build, typed
 
 Batch = dict[str, torch.Tensor]
 DATA_CONF = Path(__file__).resolve().parent.parent / "conf" / "data"
 
 
-def data_config(name: str, calib_sequences: int | None = None) -> dict[str, Any]:
-    """The ``conf/data/<name>.yaml`` config as a dict (``calib_sequences`` overridden if given).
+@typed
+class DataConfig:
+    """The ``data`` config group: which text, how it is split and batched.
+
+    Attributes:
+        source: the text source (``embedded_prose``: MMLU worked explanations shipped in lm-eval).
+        calib_fraction: share of documents on the calibration side, in (0, 1); the rest is
+            evaluation text (no document on both sides).
+        seed: seed of the document split.
+        seq_len: tokens per sequence (causal LMs: block length; encoders: truncation length).
+        calib_sequences, eval_sequences: sequences taken from each side.
+        batch_size: sequences per batch.
+    """
+
+    source: Literal["embedded_prose"]
+    calib_fraction: Fraction
+    seed: NonNegativeInt
+    seq_len: PositiveInt
+    calib_sequences: PositiveInt
+    eval_sequences: PositiveInt
+    batch_size: PositiveInt
+
+    def split_key(self) -> dict[str, object]:
+        """What decides which documents are calibration text (must agree across stages)."""
+        return {"source": self.source, "calib_fraction": self.calib_fraction, "seed": self.seed}
+
+
+def data_config(name: str, calib_sequences: int | None = None) -> DataConfig:
+    """The ``conf/data/<name>.yaml`` config (``calib_sequences`` replaced if given).
 
     For callers outside Hydra (lm-eval model arguments, task loaders); ``ValueError`` naming the
     known configs for an unknown ``name``.
@@ -30,30 +58,26 @@ def data_config(name: str, calib_sequences: int | None = None) -> dict[str, Any]
     if not path.is_file():
         known = sorted(p.stem for p in DATA_CONF.glob("*.yaml"))
         raise ValueError(f"unknown data config {name!r}; known: {', '.join(known)}")
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    cfg = build(DataConfig, yaml.safe_load(path.read_text()), f"data config {path}")
     if calib_sequences is not None:
-        cfg["calib_sequences"] = int(calib_sequences)
-    return cfg  # type: ignore[return-value]
+        cfg = dataclasses.replace(cfg, calib_sequences=calib_sequences)
+    return cfg
 
 
-def split_documents(cfg: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(calibration, evaluation) documents of ``cfg['source']``."""
-    if cfg["source"] != "embedded_prose":
-        raise ValueError(f"unknown data source {cfg['source']!r}; known: embedded_prose")
-    return texts.split_calibration_evaluation(
-        texts.prose_corpus(), cfg["calib_fraction"], cfg["seed"]
-    )
+def split_documents(cfg: DataConfig) -> tuple[list[str], list[str]]:
+    """(calibration, evaluation) documents of ``cfg.source``."""
+    return texts.split_calibration_evaluation(texts.prose_corpus(), cfg.calib_fraction, cfg.seed)
 
 
-def _batches(tokenizer, docs, n: int, cfg: Mapping[str, Any], task: str) -> list[Batch]:
-    size = cfg["batch_size"]
+def _batches(tokenizer, docs, n: int, cfg: DataConfig, task: str) -> list[Batch]:
+    size = cfg.batch_size
     if task == "causal_lm":
-        blocks = texts.token_blocks(tokenizer, docs, cfg["seq_len"], n)
+        blocks = texts.token_blocks(tokenizer, docs, cfg.seq_len, n)
         return [{"input_ids": b} for b in blocks.split(size)]
     if len(docs) < n:
         raise ValueError(f"need {n} documents, the source has {len(docs)}: lower the count")
     enc = tokenizer(
-        docs[:n], padding=True, truncation=True, max_length=cfg["seq_len"], return_tensors="pt"
+        docs[:n], padding=True, truncation=True, max_length=cfg.seq_len, return_tensors="pt"
     )
     return [
         {"input_ids": ids, "attention_mask": mask}
@@ -64,14 +88,14 @@ def _batches(tokenizer, docs, n: int, cfg: Mapping[str, Any], task: str) -> list
 
 
 def calibration_batches(
-    tokenizer: PreTrainedTokenizerBase, cfg: Mapping[str, Any], task: str = "causal_lm"
+    tokenizer: PreTrainedTokenizerBase, cfg: DataConfig, task: str = "causal_lm"
 ) -> list[Batch]:
-    """``cfg['calib_sequences']`` sequences of the calibration documents, in batches."""
-    return _batches(tokenizer, split_documents(cfg)[0], cfg["calib_sequences"], cfg, task)
+    """``cfg.calib_sequences`` sequences of the calibration documents, in batches."""
+    return _batches(tokenizer, split_documents(cfg)[0], cfg.calib_sequences, cfg, task)
 
 
 def evaluation_batches(
-    tokenizer: PreTrainedTokenizerBase, cfg: Mapping[str, Any], task: str = "causal_lm"
+    tokenizer: PreTrainedTokenizerBase, cfg: DataConfig, task: str = "causal_lm"
 ) -> list[Batch]:
-    """``cfg['eval_sequences']`` sequences of the evaluation documents, in batches."""
-    return _batches(tokenizer, split_documents(cfg)[1], cfg["eval_sequences"], cfg, task)
+    """``cfg.eval_sequences`` sequences of the evaluation documents, in batches."""
+    return _batches(tokenizer, split_documents(cfg)[1], cfg.eval_sequences, cfg, task)

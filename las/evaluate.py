@@ -1,91 +1,77 @@
 """Stage ``evaluate``: the converted model next to the original (``python -m las.evaluate``).
 
-Outputs in ``output_dir``: ``metrics.json`` (fidelity on held-out text: perplexity ratio and
-top-1 agreement for causal LMs, hidden-state error and embedding cosine for encoders; HG inputs
+Reads a converted-model folder (the ``convert`` stage) and compares it with the original on
+held-out text. Outputs in ``output_dir``: ``metrics.json`` (fidelity: perplexity ratio and top-1
+agreement for causal LMs, hidden-state error and embedding cosine for encoders; HG inputs
 clamped; the energy ratio ``E_SNN / E_ANN``), ``spikes.csv`` (exact spike, SOP and MAC counts and
-energies per site, :func:`las.energy.site_table`) and ``fidelity.csv`` (one row).
+energies per site, :func:`las.energy.site_table`) and ``fidelity.csv`` (one row). The row's
+labels (calibration rule, ablation, switches, artifact hashes) come from the converted folder.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
-import hydra
 import pandas as pd
-from omegaconf import DictConfig
 
-from las import data, models, stage
-from las.calibration.store import load_thresholds
-from las.conversion import Calibration, convert
+from las import data
+from las.config import Str, plain, typed
+from las.converted import MANIFEST, ConvertedModel
 from las.energy import EnergyConfig, count_spikes, energy_ratio, site_table
 from las.fidelity import compare_causal, compare_encoder
-from las.hg_bank import load_bank
+from las.models import ModelSpec
 from las.neurons import HGNeuron
-from las.provenance import config_hash
-from las.tracking import record_stage
+from las.stage import Input, StageConfig, StageContext, StageResult, entry_point
 
 
-def run(cfg: DictConfig) -> Path:
-    """Evaluate as configured; return the output folder."""
-    out = stage.output_dir(cfg)
-    spec = stage.model_spec(cfg.model)
-    loaded = models.load(spec)
-    ident = {"model_id": loaded.model_id, "revision": loaded.revision}
-    thresholds, t_identity = load_thresholds(Path(cfg.thresholds), **ident)
-    bank, b_identity = load_bank(Path(cfg.bank), **ident)
-    conversion = stage.conversion_config(cfg.conversion)
-    snn = convert(loaded.model, Calibration(thresholds, bank), conversion)
-    batches = data.evaluation_batches(loaded.tokenizer, stage.as_dict(cfg.data), spec.task)
-    compare = compare_causal if spec.task == "causal_lm" else compare_encoder
+@typed
+class EvaluateConfig(StageConfig, stage="evaluate", paths=("converted",)):
+    """``conf/evaluate.yaml``: the converted model, the held-out text, the energy constants.
+
+    ``data`` must split documents as the statistics' ``collect`` run did (checked): evaluation
+    text is then never calibration text.
+    """
+
+    model: ModelSpec
+    data: data.DataConfig
+    energy: EnergyConfig
+    converted: Str
+
+    def inputs(self) -> dict[str, Input]:
+        expect = {"convert.model": plain(self.model)}
+        expect |= {f"collect.data.{k}": v for k, v in self.data.split_key().items()}
+        return {"converted": Input(Path(self.converted) / MANIFEST, "convert", expect)}
+
+
+def run(cfg: EvaluateConfig, ctx: StageContext) -> StageResult:
+    """Evaluate as configured."""
+    converted = ConvertedModel.read(cfg.converted)
+    loaded = converted.load_original()
+    snn = converted.apply(copy.deepcopy(loaded.model))
+    batches = data.evaluation_batches(loaded.tokenizer, cfg.data, cfg.model.task)
+    compare = compare_causal if cfg.model.task == "causal_lm" else compare_encoder
     with count_spikes(snn) as counts:
         fidelity = compare(loaded.model, snn, batches)
-    energy = EnergyConfig(**stage.as_dict(cfg.energy))
-    sites = site_table(counts, energy)
-    sites.to_csv(out / "spikes.csv", index=False)
+    sites = site_table(counts, cfg.energy)
     clamped = sum(int(m.n_clamped) for m in snn.modules() if isinstance(m, HGNeuron))
     row = {
-        "model": spec.name,
-        "task": spec.task,
-        **ident,
-        "method": "las",
-        "calibration": cfg.calibration.name,
-        "ablation": cfg.ablation,
-        "T": conversion.T,
-        "mode": conversion.mode.value,
-        "oat": conversion.oat,
-        "hg": conversion.hg,
-        "spike_attention": conversion.spike_attention,
-        "threshold_scale": conversion.threshold_scale,
-        "thresholds_hash": t_identity.config_hash,
-        "bank_hash": b_identity.config_hash,
+        "model": cfg.model.name,
+        "task": cfg.model.task,
+        "model_id": loaded.model_id,
+        "revision": loaded.revision,
+        "method": converted.method,
+        **converted.labels,
+        **plain(converted.conversion),
         **fidelity,
         "energy_ratio": energy_ratio(sites),
         "hg_inputs_clamped": clamped,
     }
-    pd.DataFrame([row]).to_csv(out / "fidelity.csv", index=False)
-    digest = config_hash(
-        {
-            "thresholds": t_identity.config_hash,
-            "bank": b_identity.config_hash,
-            **{k: stage.as_dict(cfg[k]) for k in ("data", "conversion", "energy")},
-        }
-    )
-    record_stage(
-        out,
-        "evaluate",
-        cfg,
-        digest,
-        row,
-        tables={"fidelity": pd.DataFrame([row]), "spikes": sites},
-        artifacts=[out / "fidelity.csv", out / "spikes.csv"],
-    )
-    return out
+    tables = {"fidelity": pd.DataFrame([row]), "spikes": sites}
+    return StageResult(row, tables, ["fidelity.csv", "spikes.csv"])
 
 
-@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
-
+main = entry_point(EvaluateConfig, run)
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 """Stage ``evaluate_tasks``: lm-eval tasks, ANN and SNN side by side, on the same items.
 
-Loads the model once, evaluates it unconverted (the ANN reference), converts it in place by the
-configured method with the pipeline's calibration artifacts, and evaluates again on the same
+Loads the original model once, evaluates it unconverted (the ANN reference), converts it in
+place as the converted-model folder says (the ``convert`` stage) and evaluates again on the same
 items (:func:`las.evaluation.harness.evaluate_pair`). Outputs in ``output_dir``: ``tasks.csv``
 (one row per task and metric: value, stderr, n, ANN value, paired delta and 95 % interval,
 verdict) and ``metrics.json``. Causal LMs only: lm-eval scores log-likelihoods.
@@ -11,66 +11,56 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
-from las import models, reporting, stage
+from las import reporting
+from las.config import PositiveInt, Str, plain, typed
+from las.converted import MANIFEST
+from las.evaluation.configs import MethodConfig, TaskConfig
 from las.evaluation.harness import evaluate_pair, task_manager
 from las.evaluation.lm_eval_model import LASLM
-from las.provenance import config_hash
-from las.tracking import record_stage
+from las.models import ModelSpec
+from las.stage import Input, StageConfig, StageContext, StageResult, entry_point
 
 
-def run(cfg: DictConfig) -> Path:
-    """Evaluate as configured; return the output folder."""
-    out = stage.output_dir(cfg)
-    spec = stage.model_spec(cfg.model)
-    if spec.task != "causal_lm":
-        raise ValueError(
-            f"evaluate_tasks scores log-likelihoods of causal LMs; {spec.name} is an {spec.task} "
-            "model (its fidelity is measured by the evaluate stage)"
-        )
-    loaded = models.load(spec)
-    lm = LASLM(
-        pretrained=loaded.model,
-        tokenizer=loaded.tokenizer,
-        method="none",
-        thresholds=cfg.thresholds,
-        bank=cfg.bank,
-        batch_size=cfg.batch_size,
-        **stage.as_dict(cfg.conversion),
-        model_id=loaded.model_id,
-        revision=loaded.revision,
-    )
-    rows = evaluate_pair(
-        lm,
-        list(cfg.task.tasks),
-        cfg.method.name,
-        cfg.task.limit,
-        task_manager(cfg.task.include_defaults),
-    )
-    rows.insert(0, "model_name", spec.name)
-    rows.to_csv(out / "tasks.csv", index=False)
-    digest = config_hash(
-        {"thresholds": str(cfg.thresholds), "bank": str(cfg.bank)}
-        | {k: stage.as_dict(cfg[k]) for k in ("conversion", "method", "task")}
-    )
+@typed
+class EvaluateTasksConfig(StageConfig, stage="evaluate_tasks", paths=("converted",)):
+    """``conf/evaluate_tasks.yaml``: the task set, the method and its converted model."""
+
+    model: ModelSpec
+    method: MethodConfig
+    task: TaskConfig
+    batch_size: PositiveInt
+    converted: Str
+
+    def __post_init__(self) -> None:
+        if self.model.task != "causal_lm":
+            raise ValueError(
+                f"evaluate_tasks scores log-likelihoods of causal LMs; {self.model.name} is an "
+                f"{self.model.task} model (its fidelity is measured by the evaluate stage)"
+            )
+
+    def inputs(self) -> dict[str, Input]:
+        expect = {"convert.model": plain(self.model)}
+        return {"converted": Input(Path(self.converted) / MANIFEST, "convert", expect)}
+
+
+def run(cfg: EvaluateTasksConfig, ctx: StageContext) -> StageResult:
+    """Evaluate as configured."""
+    lm = LASLM(pretrained=cfg.converted, method="none", batch_size=cfg.batch_size)
+    manager = task_manager(cfg.task.include_defaults)
+    rows = evaluate_pair(lm, cfg.task.tasks, cfg.method.name, cfg.task.limit, manager)
+    rows.insert(0, "model_name", cfg.model.name)
     fields = {
-        "model_id": loaded.model_id,
-        "revision": loaded.revision,
+        "model_id": lm.options.model_id,
+        "revision": lm.options.revision,
         "method": cfg.method.name,
         "T": lm.options.conversion.T,
         "task_set": cfg.task.name,
         **reporting.flatten_task_rows(rows),
     }
-    record_stage(out, "evaluate_tasks", cfg, digest, fields, {"tasks": rows}, [out / "tasks.csv"])
-    return out
+    return StageResult(fields, {"tasks": rows}, ["tasks.csv"])
 
 
-@hydra.main(config_path="../conf", config_name="evaluate_tasks", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
-
+main = entry_point(EvaluateTasksConfig, run)
 
 if __name__ == "__main__":
     main()

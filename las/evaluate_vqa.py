@@ -10,36 +10,44 @@ every row says ``weights = tiny-random``.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Literal
 
-import hydra
 import pandas as pd
-from omegaconf import DictConfig
 
-from las import convert, stage
-from las.arch.tiny import TINY_RANDOM, VLM_BUILDERS, tiny_model, tiny_vqa_batch
-from las.calibration import calibrate
-from las.provenance import config_hash
-from las.tracking import record_stage
+from las import convert_model
+from las.arch.tiny import TINY_RANDOM, tiny_model, tiny_vqa_batch
+from las.calibration import calibrate_model
+from las.calibration.rules import RuleConfig
+from las.config import PositiveInt, typed
+from las.conversion.config import ConversionConfig
+from las.stage import StageConfig, StageContext, StageResult, entry_point
 from las.vqa import compare_vqa
 
 #: Seeds of held-out batches start here (calibration uses 0 .. calib_batches - 1).
 EVAL_SEED = 1000
 
 
-def run(cfg: DictConfig) -> Path:
-    """Evaluate as configured; return the output folder."""
-    if cfg.vlm not in VLM_BUILDERS:
-        raise ValueError(f"unknown tiny VLM {cfg.vlm!r}; known: {', '.join(sorted(VLM_BUILDERS))}")
-    out = stage.output_dir(cfg)
+@typed
+class EvaluateVQAConfig(StageConfig, stage="evaluate_vqa"):
+    """``conf/evaluate_vqa.yaml``: which tiny VLM, its conversion and the batch counts."""
+
+    vlm: Literal["llava", "qwen2_vl"]
+    conversion: ConversionConfig
+    calibration: RuleConfig
+    calib_batches: PositiveInt
+    eval_batches: PositiveInt
+    batch_size: PositiveInt
+
+
+def run(cfg: EvaluateVQAConfig, ctx: StageContext) -> StageResult:
+    """Calibrate, convert and compare the tiny VLM as configured."""
     model = tiny_model(cfg.vlm)
-    conversion = stage.conversion_config(cfg.conversion)
     calib = [
         tiny_vqa_batch(model, cfg.batch_size, seed).scoring_inputs()
         for seed in range(cfg.calib_batches)
     ]
-    calibration, _ = calibrate(model, calib, conversion, stage.rule_config(cfg.calibration))
-    snn = convert(model, calibration, conversion)
+    calibration, _ = calibrate_model(model, calib, cfg.conversion, cfg.calibration)
+    snn = convert_model(model, calibration, cfg.conversion)
     held_out = [
         tiny_vqa_batch(model, cfg.batch_size, EVAL_SEED + i) for i in range(cfg.eval_batches)
     ]
@@ -47,22 +55,13 @@ def run(cfg: DictConfig) -> Path:
         "model": f"tiny_{cfg.vlm}",
         "task": "vqa",
         "method": "las",
-        "T": conversion.T,
+        "T": cfg.conversion.T,
         **compare_vqa(model, snn, held_out, weights=TINY_RANDOM),
     }
-    pd.DataFrame([row]).to_csv(out / "vqa.csv", index=False)
-    digest = config_hash(
-        {k: stage.as_dict(cfg[k]) for k in ("conversion", "calibration")}
-        | {k: cfg[k] for k in ("vlm", "calib_batches", "eval_batches", "batch_size")}
-    )
-    record_stage(out, "evaluate_vqa", cfg, digest, row, {"vqa": pd.DataFrame([row])})
-    return out
+    return StageResult(row, {"vqa": pd.DataFrame([row])}, ["vqa.csv"])
 
 
-@hydra.main(config_path="../conf", config_name="evaluate_vqa", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
-
+main = entry_point(EvaluateVQAConfig, run)
 
 if __name__ == "__main__":
     main()

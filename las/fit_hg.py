@@ -2,63 +2,59 @@
 
 Ranges come from the collected statistics (``stats``), or from the ``hg`` group when
 ``stats=null``. Outputs in ``output_dir``: ``hg_bank.safetensors``, ``hg_errors.csv`` (dense
-grid over each range), ``hg_sample_errors.csv`` (on collected activations, when stats are given)
-and ``metrics.json``.
+grid over each range), ``hg_sample_errors.csv`` (on collected activations; without statistics it
+has no rows) and ``metrics.json``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
-from las import stage
-from las.artifacts import Identity
 from las.calibration.ranges import hg_ranges
 from las.calibration.store import load_stats
-from las.hg_bank import HGSpec, fit_bank, sample_errors, save_bank
-from las.provenance import config_hash
-from las.tracking import record_stage
+from las.config import Str, plain, typed
+from las.hg_bank import HGConfig, fit_bank, sample_errors, save_bank
+from las.models import ModelSpec
+from las.stage import Input, StageConfig, StageContext, StageResult, entry_point
 
 
-def run(cfg: DictConfig) -> Path:
-    """Fit the bank as configured; return the output folder."""
-    out = stage.output_dir(cfg)
-    settings = {k: cfg.hg[k] for k in ("K", "tolerance", "max_segments")}
+@typed
+class FitHGConfig(StageConfig, stage="fit_hg", paths=("stats",)):
+    """``conf/fit_hg.yaml``: the fitting settings and the statistics giving the ranges."""
+
+    model: ModelSpec
+    hg: HGConfig
+    stats: Str | None
+
+    def inputs(self) -> dict[str, Input]:
+        if self.stats is None:
+            return {}
+        return {"stats": Input(Path(self.stats), "collect", {"collect.model": plain(self.model)})}
+
+
+def run(cfg: FitHGConfig, ctx: StageContext) -> StageResult:
+    """Fit the bank as configured."""
     if cfg.stats is None:
-        specs = {name: HGSpec(float(r.low), float(r.high)) for name, r in cfg.hg.functions.items()}
-        identity = Identity("none", "none", config_hash(stage.as_dict(cfg.hg)))
-        samples = {}
+        specs, samples, model_id, revision = cfg.hg.functions, {}, "none", "none"
     else:
-        spec = stage.model_spec(cfg.model)
-        collected = load_stats(Path(cfg.stats), model_id=stage.expected_model_id(spec))
+        collected = load_stats(Path(cfg.stats))
         specs, samples = hg_ranges(collected.stats, collected.roles), collected.samples
-        digest = config_hash({"stats": collected.identity.config_hash, "hg": settings})
-        identity = Identity(collected.identity.model_id, collected.identity.revision, digest)
-    neurons, table = fit_bank(specs, **settings)
-    save_bank(neurons, out / "hg_bank.safetensors", identity)
-    table.to_csv(out / "hg_errors.csv", index=False)
+        model_id, revision = collected.identity.model_id, collected.identity.revision
+    neurons, table = fit_bank(specs, cfg.hg.K, cfg.hg.tolerance, cfg.hg.max_segments)
+    save_bank(neurons, ctx.work / "hg_bank.safetensors", ctx.identity(model_id, revision))
     on_samples = sample_errors(neurons, samples)
-    tables, artifacts = {"hg_errors": table}, [out / "hg_bank.safetensors", out / "hg_errors.csv"]
-    if samples:
-        on_samples.to_csv(out / "hg_sample_errors.csv", index=False)
-        tables["hg_sample_errors"] = on_samples
-        artifacts.append(out / "hg_sample_errors.csv")
     fields = {
-        "model_id": identity.model_id,
+        "model_id": model_id,
         "all_met": bool(table["met"].all()),
         "functions": table.to_dict(orient="records"),
         "on_samples": on_samples.to_dict(orient="records"),
     }
-    record_stage(out, "fit_hg", cfg, identity.config_hash, fields, tables, artifacts)
-    return out
+    tables = {"hg_errors": table, "hg_sample_errors": on_samples}
+    files = ["hg_bank.safetensors", "hg_errors.csv", "hg_sample_errors.csv"]
+    return StageResult(fields, tables, files)
 
 
-@hydra.main(config_path="../conf", config_name="fit_hg", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
-
+main = entry_point(FitHGConfig, run)
 
 if __name__ == "__main__":
     main()

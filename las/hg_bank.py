@@ -7,24 +7,51 @@ A bank is one ``fit_hg`` artifact (:mod:`las.artifacts`): tensors
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
 import torch
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from las.artifacts import Identity, read_artifact, write_artifact
-from las.fitting import HGFitReport, fit_hg, target_function
+from las.config import PositiveFloat, PositiveInt, Str, typed
+from las.fitting import FUNCTIONS, HGFitReport, fit_hg_neuron, target_function
 from las.neurons import HGNeuron
 
 
-@dataclass(frozen=True)
+@typed
 class HGSpec:
-    """What to fit for one function: its input range."""
+    """What to fit for one function: its input range ``[low, high]``, ``low < high``, finite."""
 
-    low: float
-    high: float
+    low: Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    high: Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"HG range needs low < high, got [{self.low}, {self.high}]")
+
+
+@typed
+class HGConfig:
+    """The ``hg`` config group (METHOD.md M4).
+
+    Attributes:
+        K: steps of each FS sub-neuron.
+        tolerance: target maximum error; None: each function's registry tolerance.
+        max_segments: cap on the gate segments of one neuron.
+        functions: fallback input range per function (used without collected statistics).
+    """
+
+    K: PositiveInt
+    tolerance: PositiveFloat | None
+    max_segments: PositiveInt
+    functions: dict[Str, HGSpec]
+
+    def __post_init__(self) -> None:
+        if unknown := sorted(set(self.functions) - set(FUNCTIONS)):
+            raise ValueError(f"unknown HG functions {unknown}; known: {', '.join(FUNCTIONS)}")
 
 
 def fit_bank(
@@ -36,7 +63,7 @@ def fit_bank(
     """Fit every function of ``specs``; return the neurons and one error-table row per function."""
     neurons, rows = {}, []
     for name, spec in tqdm(specs.items(), desc="fit_hg", unit="fn"):
-        neuron, report = fit_hg(name, spec.low, spec.high, K, tolerance, max_segments)
+        neuron, report = fit_hg_neuron(name, spec.low, spec.high, K, tolerance, max_segments)
         neurons[name] = neuron
         rows.append(report.as_dict())
     return neurons, pd.DataFrame(rows, columns=[*HGFitReport.__dataclass_fields__, "met"])

@@ -16,15 +16,17 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from las.arch.tiny import byte_tokenizer, tiny_model
+from las.arch.tiny import BUILDERS, VLM_BUILDERS, byte_tokenizer, tiny_model
+from las.config import Name, Str, typed
 
 Source = Literal["embedded", "hub", "tiny"]
 Task = Literal["causal_lm", "encoder"]
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+DType = Literal["float32", "float64", "bfloat16"]
 EMBEDDED_DEFAULT = "smollm2-135m"
 
 
-@dataclass(frozen=True)
+@typed
 class ModelSpec:
     """Which model: ``name`` (used in paths and tables), where it comes from and how to load it.
 
@@ -33,22 +35,37 @@ class ModelSpec:
     :mod:`las.arch.tiny`, random weights: proves code paths, never accuracy).
     """
 
-    name: str
+    name: Name
     source: Source
-    id: str
-    revision: str | None = None
+    id: Str
+    revision: Str | None = None
     task: Task = "causal_lm"
-    dtype: str = "float32"
+    dtype: DType = "float32"
 
     def __post_init__(self) -> None:
-        if self.source not in ("embedded", "hub", "tiny"):
-            raise ValueError(f"model source must be embedded, hub or tiny, got {self.source!r}")
-        if self.task not in ("causal_lm", "encoder"):
-            raise ValueError(f"model task must be causal_lm or encoder, got {self.task!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"model dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
         if self.source == "hub" and not self.revision:
             raise ValueError(f"hub model {self.id!r} needs a pinned revision (commit hash)")
+        known = _known_ids(self.source)
+        if known is not None and self.id not in known:
+            raise ValueError(f"unknown {self.source} model {self.id!r}; known: {', '.join(known)}")
+
+
+def asset_task(asset_id: str) -> Task:
+    """Whether the embedded asset ``asset_id`` is a ``causal_lm`` or an ``encoder``."""
+    from las import assets
+
+    return assets.asset_spec(asset_id).task
+
+
+def _known_ids(source: str) -> list[str] | None:
+    """The ids a ``source`` offers (None for the hub: any repo id)."""
+    if source == "tiny":
+        return sorted(BUILDERS | VLM_BUILDERS)
+    if source == "embedded":
+        from las import assets
+
+        return sorted(assets.load_asset_specs())
+    return None
 
 
 @dataclass
@@ -76,12 +93,7 @@ def load(spec: ModelSpec, cache_dir: Path | None = None) -> LoadedModel:
         from las import assets
 
         cache = cache_dir or default_cache()
-        specs = assets.load_asset_specs()
-        if spec.id not in specs:
-            raise ValueError(
-                f"unknown embedded model {spec.id!r}; known: {', '.join(sorted(specs))}"
-            )
-        asset = specs[spec.id]
+        asset = assets.asset_spec(spec.id)
         task = "causal_lm" if spec.task == "causal_lm" else "base"
         model, tokenizer = assets.load_model(spec.id, cache, task=task)
         return LoadedModel(model.to(dtype).eval(), tokenizer, spec.id, asset.sha256)

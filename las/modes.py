@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 
 class ParsedEnum(StrEnum):
@@ -16,11 +19,13 @@ class ParsedEnum(StrEnum):
     @classmethod
     def parse(cls, value: str) -> ParsedEnum:
         """Return ``value`` as a member; raise ``ValueError`` naming the valid values."""
+        if isinstance(value, cls):
+            return value
         try:
             return cls(value)
         except ValueError as err:
             valid = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown {cls.noun()} {value!r}; valid modes: {valid}") from err
+            raise ValueError(f"unknown {cls.noun()} {value!r}; valid: {valid}") from err
 
 
 class Mode(ParsedEnum):
@@ -32,3 +37,7 @@ class Mode(ParsedEnum):
 
     FAST = "fast"
     SPIKE = "spike"
+
+
+ModeField = Annotated[Mode, BeforeValidator(Mode.parse)]
+"""A :class:`Mode` field of a typed config: given as ``"fast"``/``"spike"`` or a member."""

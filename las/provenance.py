@@ -1,22 +1,12 @@
-"""What every stage records beside its results: config hash, git commit, package versions."""
+"""What every stage records beside its results: git commit and package versions."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import subprocess
 from importlib import metadata
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
 PACKAGES = ("torch", "transformers", "lm_eval", "hydra-core", "snakemake", "las")
-
-
-def config_hash(cfg: DictConfig | dict[str, Any]) -> str:
-    """Stable 16-hex-digit SHA-256 of a config (resolved, keys sorted)."""
-    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def git_commit() -> str | None:

@@ -1,13 +1,14 @@
 """Stage ``tables``: result tables from the evaluation records (``python -m las.tables``).
 
 Reads the records of the ``evaluate`` and ``evaluate_tasks`` runs (:mod:`las.records`): the
-declared ``metrics.json`` files (never walks directories) or, with ``--source wandb`` (the default
-when ``WANDB_MODE=online``), the W&B runs those files name, through ``wandb.Api``. Per-site and
-per-function tables (energy per layer type, HG errors) come from the CSV files the stages wrote
-next to their records (``--spikes``, ``--fit-hg``). Writes Markdown, LaTeX and CSV into ``--out``:
-``fidelity``, ``tasks`` (Table 1), ``ablations``, ``baselines``, ``energy``, ``hg_errors``
-(:mod:`las.reporting`). Numbers are copied, never recomputed or rounded in the CSV (the Markdown
-and LaTeX show 4 significant digits).
+declared ``metrics.json`` files (never walks directories) or, only when asked with
+``--source wandb``, the W&B runs those files name, through ``wandb.Api`` (W&B never gates a
+table). Per-site and per-function tables (energy per layer type, HG errors) come from the CSV
+files the stages wrote next to their records (``--spikes``, ``--fit-hg``). Writes Markdown,
+LaTeX and CSV into ``--out`` (``reports/<experiment>``): ``fidelity``, ``tasks`` (Table 1),
+``ablations``, ``baselines``, ``energy``, ``hg_errors`` (:mod:`las.reporting`). Numbers are
+copied, never recomputed or rounded in the CSV (the Markdown and LaTeX show 4 significant
+digits).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import pandas as pd
 
 from las import reporting
 from las.records import COLUMNS, load_records, locate, mirrored_records
-from las.tracking import TrackingConfig, TrackingMode
 
 CAUSAL = [
     "model",
@@ -144,12 +144,11 @@ def write_reports(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder (reports/)")
-    online = TrackingConfig().effective_mode() is TrackingMode.ONLINE
     parser.add_argument(
         "--source",
         choices=("local", "wandb"),
-        default="wandb" if online else "local",
-        help="read the records from the files, or from the W&B runs they name",
+        default="local",
+        help="read the records from the files (default), or from the W&B runs they name",
     )
     parser.add_argument("--tasks", nargs="*", type=Path, default=[], help="evaluate_tasks records")
     parser.add_argument("--vqa", nargs="*", type=Path, default=[], help="evaluate_vqa records")

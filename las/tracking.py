@@ -20,20 +20,29 @@ import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from pydantic import BeforeValidator
 
+from las.config import PositiveFloat, Str, typed
 from las.modes import ParsedEnum
 from las.provenance import provenance
 
 if TYPE_CHECKING:
     import wandb
 
-RESERVED = ("stage", "config", "config_hash", "git_commit", "versions", "wandb")
+RESERVED = (
+    "stage",
+    "config",
+    "config_hash",
+    "git_commit",
+    "versions",
+    "wandb",
+    "identity_config",
+    "inputs",
+)
 """Keys of a record that are not stage fields."""
 
 Scalar = str | int | float | bool | None
@@ -51,7 +60,10 @@ class TrackingMode(ParsedEnum):
         return "tracking mode"
 
 
-@dataclass(frozen=True)
+TrackingModeField = Annotated[TrackingMode, BeforeValidator(TrackingMode.parse)]
+
+
+@typed
 class TrackingConfig:
     """The ``tracking`` config group.
 
@@ -60,19 +72,28 @@ class TrackingConfig:
         entity: W&B entity (user or team); None: the account's default.
         mode: configured mode; ``WANDB_MODE`` overrides it (:meth:`effective_mode`).
         dir: folder under which W&B writes its ``wandb/`` run folders.
+        init_timeout_s: seconds W&B may take to start a run (online: reach the server) before
+            the stage falls back to an offline run with a warning; W&B never gates a result.
     """
 
-    project: str = "las"
-    entity: str | None = None
-    mode: TrackingMode = TrackingMode.OFFLINE
-    dir: str = "."
+    project: Str = "las"
+    entity: Str | None = None
+    mode: TrackingModeField = TrackingMode.OFFLINE
+    dir: Str = "."
+    init_timeout_s: PositiveFloat = 8.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", TrackingMode.parse(self.mode))
+        self.effective_mode()  # an invalid WANDB_MODE is refused when the config is built
 
     def effective_mode(self) -> TrackingMode:
-        """``WANDB_MODE`` when set, else the configured mode."""
-        return TrackingMode.parse(os.environ.get("WANDB_MODE") or self.mode)
+        """``WANDB_MODE`` when set, else the configured mode (``ValueError`` naming both)."""
+        env = os.environ.get("WANDB_MODE")
+        if not env:
+            return self.mode
+        try:
+            return TrackingMode.parse(env)
+        except ValueError as err:
+            raise ValueError(f"environment variable WANDB_MODE: {err}") from None
 
 
 def is_scalar(value: Any) -> bool:
@@ -89,37 +110,40 @@ def summary(record: Mapping[str, Any]) -> dict[str, Scalar]:
 def record_stage(
     out: Path,
     stage: str,
-    cfg: DictConfig,
+    config: Mapping[str, Any],
+    tracking: TrackingConfig,
     digest: str,
     fields: Mapping[str, Any],
     tables: Mapping[str, pd.DataFrame] | None = None,
     artifacts: Iterable[Path] = (),
 ) -> Path:
-    """Write ``out/metrics.json`` and mirror it, ``tables`` and ``artifacts`` to a W&B run.
+    """Write ``out/metrics.json`` (atomically) and mirror it, ``tables`` and ``artifacts`` to W&B.
 
-    ``cfg`` is the stage's composed config: its ``experiment`` names the W&B group and its
-    ``tracking`` group (default :class:`TrackingConfig`) the project and mode. ``fields`` are the
-    stage's results (JSON-serialisable; the scalar ones become the run summary). Returns the path
-    of ``metrics.json``, whose ``wandb`` entry (None when disabled) names the run.
+    ``config`` is the stage's plain typed config: its ``experiment`` names the W&B group;
+    ``tracking`` the project and mode. ``fields`` are the stage's results (JSON-serialisable; the
+    scalar ones become the run summary). Returns the path of ``metrics.json``, whose ``wandb``
+    entry (None when disabled) names the run.
     """
-    config = OmegaConf.to_container(cfg, resolve=True)
-    record = {"stage": stage, "config": config, "config_hash": digest, **fields} | provenance()
-    tracking = TrackingConfig(**config.get("tracking", {}))  # type: ignore[union-attr]
+    record = {"stage": stage, "config": dict(config), "config_hash": digest, **fields}
+    record |= provenance()
     run = _start_run(tracking, record)
-    record["wandb"] = _run_identity(run, tracking)
+    record["wandb"] = _run_identity(run)
     path = out / "metrics.json"
-    path.write_text(json.dumps(record, indent=2, default=str))
+    tmp = path.with_name(".metrics.json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    tmp.replace(path)
     if run is not None:
         _mirror(run, record, tables or {}, [path, *artifacts])
     return path
 
 
-def _settings(mode: TrackingMode) -> wandb.Settings:
+def _settings(mode: TrackingMode, timeout_s: float) -> wandb.Settings:
     """No prompts, no console capture, no system probes: a run is a file writer in a stage."""
     import wandb
 
     return wandb.Settings(
         mode=mode.value,
+        init_timeout=timeout_s,
         silent=True,
         console="off",
         disable_git=True,
@@ -134,46 +158,60 @@ def _settings(mode: TrackingMode) -> wandb.Settings:
 
 
 def _start_run(tracking: TrackingConfig, record: Mapping[str, Any]) -> wandb.Run | None:
-    """A W&B run for ``record``, or None when disabled or when W&B refuses to start one."""
+    """A W&B run for ``record``; None when disabled or when W&B refuses even an offline run.
+
+    An online run that cannot start within ``tracking.init_timeout_s`` (no network, no API key)
+    falls back to an offline run with a warning: the stage never waits on W&B for long.
+    """
     mode = tracking.effective_mode()
     if mode is TrackingMode.DISABLED:
         return None
+    try:
+        return _init(tracking, record, mode)
+    except Exception as error:  # W&B raises many kinds; none may cost a result
+        fallback = "an offline run" if mode is TrackingMode.ONLINE else "no W&B run"
+        warnings.warn(
+            f"W&B {mode.value} run of stage {record['stage']!r} not started ({error}); "
+            f"{fallback} instead. The local record is complete.",
+            stacklevel=3,
+        )
+    if mode is TrackingMode.ONLINE:
+        try:
+            return _init(tracking, record, TrackingMode.OFFLINE)
+        except Exception as error:
+            warnings.warn(f"offline W&B run not started either ({error})", stacklevel=3)
+    return None
+
+
+def _init(tracking: TrackingConfig, record: Mapping[str, Any], mode: TrackingMode) -> wandb.Run:
     import wandb
 
     config, stage = record["config"], record["stage"]
-    model = (config.get("model") or {}).get("name")
-    try:
-        settings = _settings(mode)
-        wandb.setup(settings)  # the process-wide settings too: W&B's own telemetry reads them
-        return wandb.init(
-            project=tracking.project,
-            entity=tracking.entity,
-            group=config.get("experiment"),
-            job_type=stage,
-            name=f"{model}-{stage}-{record['config_hash'][:8]}",
-            config=config | {"versions": record["versions"]},
-            dir=tracking.dir,
-            settings=settings,
-        )
-    except wandb.Error as error:
-        warnings.warn(
-            f"W&B run of stage {stage!r} not started ({error}); the local record is complete "
-            "(WANDB_MODE=offline records runs for a later `wandb sync`)",
-            stacklevel=3,
-        )
-        return None
+    model = (config.get("model") or {}).get("name") or config.get("vlm")
+    settings = _settings(mode, tracking.init_timeout_s)
+    wandb.setup(settings)  # the process-wide settings too: W&B's own telemetry reads them
+    return wandb.init(
+        project=tracking.project,
+        entity=tracking.entity,
+        group=config.get("experiment"),
+        job_type=stage,
+        name=f"{model}-{stage}-{record['config_hash'][:8]}",
+        config=config | {"versions": record["versions"]},
+        dir=tracking.dir,
+        settings=settings,
+    )
 
 
-def _run_identity(run: wandb.Run | None, tracking: TrackingConfig) -> dict[str, Any] | None:
+def _run_identity(run: wandb.Run | None) -> dict[str, Any] | None:
     """What the local record keeps of its W&B run, to find it again (:mod:`las.records`)."""
     if run is None:
         return None
     return {
         "id": run.id,
         "project": run.project,
-        "entity": run.entity or tracking.entity,
+        "entity": run.entity or None,
         "group": run.group or None,
-        "mode": tracking.effective_mode().value,
+        "mode": "offline" if run.offline else "online",
         "dir": run.settings.sync_dir,
     }
 

@@ -40,3 +40,11 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture(scope="session")
+def chain(tmp_path_factory):
+    """One finished tiny stage chain (tests/stage_chain.py), shared by the stage tests."""
+    from tests.stage_chain import run_chain
+
+    return run_chain(tmp_path_factory.mktemp("chain"))

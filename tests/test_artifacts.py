@@ -8,12 +8,18 @@ import torch
 from las.artifacts import (
     ArtifactMismatchError,
     Identity,
-    check_upstream,
+    check_lineage,
+    merge_lineages,
     read_artifact,
+    read_identity,
     write_artifact,
 )
 
-IDENTITY = Identity("smollm2-135m", "sha256:abc", "0123456789abcdef")
+LINEAGE = {
+    "collect": {"config_hash": "aaaa", "config": {"model": {"name": "smollm2_135m"}}},
+    "calibrate": {"config_hash": "bbbb", "config": {"calibration": {"name": "mse", "q": 0.99}}},
+}
+IDENTITY = Identity("smollm2-135m", "sha256:abc", "0123456789abcdef", LINEAGE)
 
 
 def test_round_trip(tmp_path):
@@ -37,9 +43,30 @@ def test_other_model_is_refused(tmp_path):
         read_artifact(path, "calibrate", revision="sha256:other")
 
 
+def test_lineage_round_trips_without_reading_tensors(tmp_path):
+    path = tmp_path / "t.safetensors"
+    write_artifact(path, {"x": torch.zeros(1)}, IDENTITY, {})
+    assert read_identity(path, "calibrate") == IDENTITY
+
+
 def test_changed_upstream_config_is_refused(tmp_path):
-    with pytest.raises(ArtifactMismatchError, match="rerun 'collect'"):
-        check_upstream(IDENTITY, "ffffffffffffffff", tmp_path / "s.safetensors", "collect")
+    path = tmp_path / "t.safetensors"
+    check_lineage(IDENTITY, path, {"calibrate.calibration.name": "mse"}, "calibrate")
+    with pytest.raises(
+        ArtifactMismatchError, match=r"calibrate calibration.q = 0.99, .* has 0.95: rerun"
+    ):
+        check_lineage(IDENTITY, path, {"calibrate.calibration.q": 0.95}, "calibrate")
+    with pytest.raises(ArtifactMismatchError, match="no 'fit_hg' stage in its lineage"):
+        check_lineage(IDENTITY, path, {"fit_hg.model": {}}, "fit_hg")
+
+
+def test_inputs_from_different_upstream_runs_are_refused(tmp_path):
+    other = Identity("m", "r", "c", {"collect": {"config_hash": "cccc", "config": {}}})
+    same = Identity("m", "r", "d", {"collect": LINEAGE["collect"], "fit_hg": LINEAGE["collect"]})
+    merged = merge_lineages([(tmp_path / "a", IDENTITY), (tmp_path / "b", same)])
+    assert set(merged) == {"collect", "calibrate", "fit_hg"}
+    with pytest.raises(ArtifactMismatchError, match="different 'collect' runs"):
+        merge_lineages([(tmp_path / "a", IDENTITY), (tmp_path / "b", other)])
 
 
 def test_corrupt_and_missing_artifacts_name_the_fix(tmp_path):

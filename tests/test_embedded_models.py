@@ -12,36 +12,38 @@ from pathlib import Path
 import pytest
 import torch
 
-from las import convert, data
-from las.calibration import calibrate
+from las import convert_model, data
+from las.calibration import calibrate_model
 from las.energy import count_spikes
 from las.fidelity import compare_causal, compare_encoder
 from las.models import ModelSpec, load
 
 pytestmark = pytest.mark.slow
 CACHE = Path(os.environ.get("LAS_TEST_CACHE", Path.home() / ".cache" / "las-test-assets"))
-DATA = {
-    "source": "embedded_prose",
-    "calib_fraction": 0.5,
-    "seed": 0,
-    "seq_len": 128,
-    "calib_sequences": 16,
-    "eval_sequences": 8,
-    "batch_size": 4,
-}
+DATA = data.DataConfig(
+    source="embedded_prose",
+    calib_fraction=0.5,
+    seed=0,
+    seq_len=128,
+    calib_sequences=16,
+    eval_sequences=8,
+    batch_size=4,
+)
 
 
 @pytest.fixture(scope="module")
 def smollm2():
-    loaded = load(ModelSpec("smollm2_135m", "embedded", "smollm2-135m"), CACHE)
-    calibration, table = calibrate(loaded.model, data.calibration_batches(loaded.tokenizer, DATA))
+    loaded = load(ModelSpec(name="smollm2_135m", source="embedded", id="smollm2-135m"), CACHE)
+    calibration, table = calibrate_model(
+        loaded.model, data.calibration_batches(loaded.tokenizer, DATA)
+    )
     return loaded, calibration, table
 
 
 def test_smollm2_conversion_is_lossless_on_held_out_text(smollm2):
     loaded, calibration, table = smollm2
     assert table["met"].all(), table
-    snn = convert(loaded.model, calibration)
+    snn = convert_model(loaded.model, calibration)
     batches = data.evaluation_batches(loaded.tokenizer, DATA)
     with count_spikes(snn) as counts:
         result = compare_causal(loaded.model, snn, batches)
@@ -56,7 +58,7 @@ def test_smollm2_conversion_is_lossless_on_held_out_text(smollm2):
 
 def test_smollm2_spike_counts_are_exact(smollm2):
     loaded, calibration, _ = smollm2
-    snn = convert(loaded.model, calibration)
+    snn = convert_model(loaded.model, calibration)
     neuron = dict(snn.named_modules())["model.layers.3.mlp.neurons.hidden"]
     captured = {}
     neuron.register_forward_hook(lambda m, a, o: captured.setdefault("x", a[0]))
@@ -68,11 +70,13 @@ def test_smollm2_spike_counts_are_exact(smollm2):
 
 
 def test_minilm_embeddings_are_preserved():
-    loaded = load(ModelSpec("minilm_l6", "embedded", "minilm-l6-v2", task="encoder"), CACHE)
-    calibration, _ = calibrate(
+    loaded = load(
+        ModelSpec(name="minilm_l6", source="embedded", id="minilm-l6-v2", task="encoder"), CACHE
+    )
+    calibration, _ = calibrate_model(
         loaded.model, data.calibration_batches(loaded.tokenizer, DATA, task="encoder")
     )
-    snn = convert(loaded.model, calibration)
+    snn = convert_model(loaded.model, calibration)
     result = compare_encoder(
         loaded.model, snn, data.evaluation_batches(loaded.tokenizer, DATA, task="encoder")
     )

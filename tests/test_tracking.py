@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import wandb
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from las.tracking import TrackingConfig, TrackingMode, record_stage
 from tests.wandb_recorded import isolate_wandb
@@ -27,21 +26,22 @@ def _wandb_home(tmp_path, monkeypatch):
     isolate_wandb(tmp_path, monkeypatch)
 
 
-def stage_config(root: Path, mode: str = "offline"):
-    return OmegaConf.create(
-        {
-            "experiment": "exp",
-            "model": {"name": "tiny_llama"},
-            "tracking": {"project": "las", "entity": None, "mode": mode, "dir": str(root)},
-        }
-    )
+def stage_config(root: Path, mode: str = "offline", **tracking) -> dict:
+    return {
+        "experiment": "exp",
+        "model": {"name": "tiny_llama"},
+        "tracking": {"project": "las", "entity": None, "mode": mode, "dir": str(root)} | tracking,
+    }
 
 
-def record(out: Path, cfg) -> dict:
+def record(out: Path, cfg: dict) -> dict:
     table = pd.DataFrame({"site": ["a", "b"], "theta": [0.5, 1.5]})
     (out / "sites.csv").write_text(table.to_csv(index=False))
     fields = {"sites": 2, "max_error": 0.25, "functions": [{"name": "exp", "met": True}]}
-    path = record_stage(out, "collect", cfg, DIGEST, fields, {"sites": table}, [out / "sites.csv"])
+    tracking = TrackingConfig(**cfg["tracking"])
+    path = record_stage(
+        out, "collect", cfg, tracking, DIGEST, fields, {"sites": table}, [out / "sites.csv"]
+    )
     assert path == out / "metrics.json"
     return json.loads(path.read_text())
 
@@ -69,8 +69,7 @@ def refuse(host, *args, **kwargs):
     raise OSError("no network here")
 
 socket.getaddrinfo = refuse
-from omegaconf import OmegaConf
-from las.tracking import record_stage
+from las.tracking import TrackingConfig, record_stage
 
 import pandas as pd
 
@@ -79,8 +78,8 @@ cfg = {"experiment": "exp", "model": {"name": "m"}, "tracking": {"dir": str(root
 table = pd.DataFrame({"site": ["a"], "theta": [0.5]})
 (root / "sites.csv").write_text(table.to_csv(index=False))
 record_stage(
-    root, "collect", OmegaConf.create(cfg), "0123456789abcdef", {"n": 1}, {"sites": table},
-    [root / "sites.csv"],
+    root, "collect", cfg, TrackingConfig(dir=str(root)), "0123456789abcdef", {"n": 1},
+    {"sites": table}, [root / "sites.csv"],
 )
 """
 
@@ -128,8 +127,34 @@ def test_wandb_mode_overrides_the_configured_mode(monkeypatch):
     assert TrackingConfig(mode="disabled").effective_mode() is TrackingMode.ONLINE
     monkeypatch.delenv("WANDB_MODE")
     assert TrackingConfig().effective_mode() is TrackingMode.OFFLINE
-    with pytest.raises(ValueError, match="valid modes: online, offline, disabled"):
+    with pytest.raises(ValueError, match="valid: online, offline, disabled"):
         TrackingConfig(mode="dryrun")
+    monkeypatch.setenv("WANDB_MODE", "onlin")
+    with pytest.raises(ValueError, match="WANDB_MODE: unknown tracking mode 'onlin'"):
+        TrackingConfig()
+
+
+def test_online_without_a_server_falls_back_to_offline_within_the_timeout(tmp_path, monkeypatch):
+    """A W&B server that accepts connections and never answers: no stall, an offline run."""
+    import socket
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setenv("WANDB_API_KEY", "0123456789abcdef" * 2 + "01234567")
+    wandb.teardown()  # W&B keeps process-wide settings: start from the environment above
+    start = time.monotonic()
+    with pytest.warns(
+        UserWarning, match=r"(?s)online run .* not started .*127\.0\.0\.1.*an offline run instead"
+    ):
+        written = record(tmp_path, stage_config(tmp_path, init_timeout_s=3.0))
+    elapsed = time.monotonic() - start
+    server.close()
+    assert written["wandb"]["mode"] == "offline" and written["sites"] == 2
+    assert elapsed < 60, f"W&B stalled the stage {elapsed:.0f} s"
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -9,9 +9,9 @@ import pytest
 import torch
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-from las import convert
+from las import convert_model
 from las.arch.tiny import TINY_RANDOM, VLM_BUILDERS, byte_tokenizer, tiny_model, tiny_vqa_batch
-from las.calibration import RuleConfig, calibrate
+from las.calibration import RuleConfig, calibrate_model
 from las.vqa import SyntheticItems, compare_vqa, synthetic_items, vqa_batch
 from las.vqa.batch import qwen2_vl_patches
 from las.vqa.synthetic import BACKGROUND, COLOURS, QUESTIONS
@@ -23,8 +23,8 @@ VLMS = sorted(VLM_BUILDERS)
 def converted(family: str):
     model = tiny_model(family)
     batches = [tiny_vqa_batch(model, seed=s).scoring_inputs() for s in range(4)]
-    calibration, _ = calibrate(model, batches, rule=RuleConfig(margin=1.0))
-    return model, convert(model, calibration)
+    calibration, _ = calibrate_model(model, batches, rule=RuleConfig(margin=1.0))
+    return model, convert_model(model, calibration)
 
 
 def test_synthetic_items_are_seeded_and_answer_their_question():

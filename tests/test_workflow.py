@@ -19,20 +19,49 @@ CONFIG = "conf/pipeline/reduced.yaml"
 pytestmark = pytest.mark.slow
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, config: str | None = CONFIG
+) -> subprocess.CompletedProcess:
     env = os.environ | {"LAS_CACHE": str(CACHE), "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", CONFIG, *args]
+    chosen = ["--configfile", config] if config else []
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", *chosen, *args]
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+
+
+def copy_workflow(work: Path, *extra: str) -> Path:
+    """The workflow files of the checkout (Snakefile, rules, profile, configs) in ``work``."""
+    shutil.copy(ROOT / "Snakefile", work)
+    for folder in ("workflow", "conf", "profiles", *extra):
+        shutil.copytree(ROOT / folder, work / folder)
+    shutil.copy(ROOT / "environment.yml", work)
+    return work
+
+
+def test_a_fresh_clone_runs_the_pipeline(tmp_path):
+    """Failure 1: the committed reports do not satisfy `all`; the stages' records are asked for."""
+    work = copy_workflow(tmp_path, "reports")
+    done = snakemake(work, "-n", config=None)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert "Nothing to be done" not in out
+    for rule in ("download", "collect", "calibrate", "fit_hg", "convert", "evaluate", "tables"):
+        assert f"rule {rule}:" in out, rule
+    assert "Using workflow specific profile profiles/default" in out  # failure 7
+
+
+def test_an_incomplete_pipeline_config_is_rejected_not_merged(tmp_path):
+    """Failure 5: a config with keys left out is not filled in from the embedded default."""
+    work = copy_workflow(tmp_path)
+    (work / "partial.yaml").write_text("models: [smollm2_135m]\n")
+    done = snakemake(work, "-n", config="partial.yaml")
+    assert done.returncode != 0
+    assert "'experiment' is a required property" in done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory):
     """A copy of the workflow (Snakefile, rules, configs) run once to completion."""
-    work = tmp_path_factory.mktemp("workflow")
-    shutil.copy(ROOT / "Snakefile", work)
-    for folder in ("workflow", "conf"):
-        shutil.copytree(ROOT / folder, work / folder)
-    shutil.copy(ROOT / "environment.yml", work)
+    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
     done = snakemake(work)
     logs = "\n".join(p.read_text()[-3000:] for p in sorted((work / "logs").rglob("*.log")))
     assert done.returncode == 0, done.stderr[-4000:] + logs
@@ -40,7 +69,8 @@ def workflow(tmp_path_factory):
 
 
 def test_every_report_exists_and_parses(workflow):
-    reports = workflow / "reports"
+    reports = workflow / "reports" / "reduced"
+    assert not (workflow / "reports" / "embedded").exists()  # failure 5: one folder per experiment
     for name in ("fidelity", "ablations", "tasks", "baselines", "energy", "hg_errors", "vqa"):
         assert len(pd.read_csv(reports / f"{name}.csv")) > 0, name
         assert (reports / f"{name}.md").read_text().startswith("###")
@@ -51,7 +81,7 @@ def test_every_report_exists_and_parses(workflow):
 
 def test_table_numbers_equal_the_results(workflow):
     results = workflow / "results" / "reduced"
-    fidelity = pd.read_csv(workflow / "reports" / "fidelity.csv").set_index("model")
+    fidelity = pd.read_csv(workflow / "reports/reduced/fidelity.csv").set_index("model")
     for model in ("smollm2_135m", "minilm_l6"):
         record = json.loads((results / model / "evaluate/mse/full/metrics.json").read_text())
         for key in ("perplexity_ratio", "top1_agreement", "hidden_rel_error", "energy_ratio"):
@@ -60,9 +90,9 @@ def test_table_numbers_equal_the_results(workflow):
     tasks = pd.read_csv(results / "smollm2_135m/evaluate_tasks/las/embedded/tasks.csv")
     evaluated = json.loads((results / "smollm2_135m/evaluate/mse/full/metrics.json").read_text())
     assert set(tasks["thresholds_hash"]) == {evaluated["thresholds_hash"]}
-    ablations = pd.read_csv(workflow / "reports" / "ablations.csv")
+    ablations = pd.read_csv(workflow / "reports/reduced/ablations.csv")
     assert set(ablations["ablation"]) == {"full", "T8", "scale2"}
-    table = pd.read_csv(workflow / "reports" / "tasks.csv")
+    table = pd.read_csv(workflow / "reports/reduced/tasks.csv")
     assert len(table) == len(tasks)
     for row in tasks.itertuples():
         (cell,) = table[(table.task == row.task) & (table.metric == row.metric)]["delta [95% CI]"]
@@ -73,3 +103,26 @@ def test_second_run_has_nothing_to_do(workflow):
     again = snakemake(workflow, "-n")
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_lost_record_reruns_its_stage(workflow, tmp_path):
+    """Failure 8: every rule declares its record, so a run without one is not skipped."""
+    path = workflow / "results/reduced/smollm2_135m/collect/metrics.json"
+    shutil.copy2(path, tmp_path / "saved")
+    path.unlink()
+    try:
+        again = snakemake(workflow, "-n")
+        assert again.returncode == 0 and "rule collect:" in again.stdout + again.stderr
+    finally:
+        shutil.copy2(tmp_path / "saved", path)
+
+
+def test_every_file_the_tables_read_is_declared(workflow):
+    """Failure 8: `hg_sample_errors.csv`, read by `tables`, is one of its declared inputs."""
+    done = snakemake(workflow, "--detailed-summary")
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("\t") for line in done.stdout.splitlines() if "\t" in line]
+    (row,) = [r for r in rows if r[0] == "reports/reduced/hg_errors.csv"]
+    inputs = row[4].split(",")
+    assert row[2] == "tables"
+    assert "results/reduced/smollm2_135m/fit_hg/hg_sample_errors.csv" in inputs

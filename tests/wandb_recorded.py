@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import wandb
-from omegaconf import OmegaConf
 from wandb.apis.public import Run
 
 from las import tracking
@@ -78,7 +77,8 @@ def write_twins(root: Path, monkeypatch: pytest.MonkeyPatch, ids=CURRENT) -> lis
             for k, v in summary.items()
             if k not in ("config_hash", "git_commit", "_wandb") and tracking.is_scalar(v)
         }
-        cfg, digest = OmegaConf.create(config), summary["config_hash"]
-        paths.append(tracking.record_stage(out, run.job_type, cfg, digest, fields))
+        settings = tracking.TrackingConfig(**config.get("tracking", {}))
+        digest = summary["config_hash"]
+        paths.append(tracking.record_stage(out, run.job_type, config, settings, digest, fields))
     monkeypatch.setattr(wandb, "init", start)
     return paths

@@ -63,7 +63,7 @@ def calibrate_thresholds(
     }
 
 
-def calibrate(
+def calibrate_model(
     model: PreTrainedModel,
     batches: Iterable[Mapping[str, torch.Tensor]],
     cfg: ConversionConfig | None = None,
@@ -85,7 +85,7 @@ def calibrate(
 __all__ = [
     "RuleConfig",
     "ThresholdChoice",
-    "calibrate",
+    "calibrate_model",
     "calibrate_thresholds",
     "collect_statistics",
 ]

@@ -51,5 +51,5 @@ def hg_ranges(
             low, high = low - pad, high + pad
         if fn == "exp":
             low = max(low, EXP_FLOOR)
-        specs[fn] = HGSpec(low, high)
+        specs[fn] = HGSpec(low=float(low), high=float(high))
     return specs

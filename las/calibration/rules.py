@@ -13,36 +13,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field
 
 from las.calibration.stats import SiteStats, bin_upper_edges
+from las.config import Fraction, PositiveFloat, typed
 
 #: Threshold used for a site that only ever saw zeros.
 FLOOR = 1e-6
 
 
-@dataclass(frozen=True)
+@typed
 class RuleConfig:
-    """Settings of a threshold rule (see module docstring)."""
+    """Settings of a threshold rule (see module docstring; the ``calibration`` config group).
 
-    name: str = "mse"
-    q: float = 0.99
+    ``q`` in (0, 1); ``margin`` >= 0; ``theta_nor`` < ``theta_out``, both > 0, given for ``fixed``
+    only (the other rules choose them: a value given there would be ignored, so it is refused).
+    """
+
+    name: Literal["mse", "quantile", "fixed"] = "mse"
+    q: Fraction = 0.99
     # theta_out = 1.25 absmax: unseen activations up to 1.25x the calibration maximum pass
     # unclipped, for less than one bit of the outlier neuron's resolution.
-    margin: float = 0.25
-    theta_nor: float | None = None
-    theta_out: float | None = None
+    margin: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] = 0.25
+    theta_nor: PositiveFloat | None = None
+    theta_out: PositiveFloat | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in RULES:
-            raise ValueError(f"unknown calibration rule {self.name!r}; known: {', '.join(RULES)}")
-        if not 0.0 < self.q < 1.0:
-            raise ValueError(f"calibration q must be in (0, 1), got {self.q}")
-        if self.margin < 0:
-            raise ValueError(f"calibration margin must be >= 0, got {self.margin}")
-        if self.name == "fixed" and (self.theta_nor is None or self.theta_out is None):
+        given = self.theta_nor is not None, self.theta_out is not None
+        if self.name == "fixed" and not all(given):
             raise ValueError("rule 'fixed' needs theta_nor and theta_out in the config")
+        if self.name != "fixed" and any(given):
+            raise ValueError(f"rule {self.name!r} chooses theta_nor/theta_out: leave them null")
+        if self.name == "fixed" and not self.theta_nor < self.theta_out:
+            raise ValueError(f"theta_nor {self.theta_nor} must be < theta_out {self.theta_out}")
 
 
 @dataclass(frozen=True)

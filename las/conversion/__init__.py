@@ -12,7 +12,7 @@ from las.conversion.factory import CalibratedFactory, Calibration
 from las.ops import set_mode
 
 
-def convert(
+def convert_model(
     model: PreTrainedModel,
     calibration: Calibration,
     cfg: ConversionConfig | None = None,
@@ -43,4 +43,4 @@ def convert(
     return target
 
 
-__all__ = ["Calibration", "ConversionConfig", "convert"]
+__all__ = ["Calibration", "ConversionConfig", "convert_model"]

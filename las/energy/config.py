@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
+
+from las.config import PositiveFloat, typed
 
 
-@dataclass(frozen=True)
+@typed
 class EnergyConfig:
     """Energy of one operation in picojoules, 45 nm CMOS (Horowitz, ISSCC 2014; METHOD.md M8).
 
@@ -19,14 +22,6 @@ class EnergyConfig:
             elementwise float operation as one MAC; raise it to price transcendental functions.
     """
 
-    e_mac_pj: float = 4.6
-    e_ac_pj: float = 0.9
-    function_macs: float = 1.0
-
-    def __post_init__(self) -> None:
-        bounds = {"e_mac_pj": "> 0", "e_ac_pj": "> 0", "function_macs": ">= 0"}
-        for name, bound in bounds.items():
-            value = getattr(self, name)
-            valid = value > 0 if bound == "> 0" else value >= 0
-            if not (valid and math.isfinite(value)):
-                raise ValueError(f"energy constant {name} must be finite and {bound}, got {value}")
+    e_mac_pj: PositiveFloat = 4.6
+    e_ac_pj: PositiveFloat = 0.9
+    function_macs: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] = 1.0

@@ -13,7 +13,7 @@ from dataclasses import replace
 import pandas as pd
 from transformers import PreTrainedModel
 
-from las.conversion import Calibration, ConversionConfig, convert
+from las.conversion import Calibration, ConversionConfig, convert_model
 from las.energy.config import EnergyConfig
 from las.energy.counting import count_spikes
 from las.energy.report import site_table, summarise
@@ -44,7 +44,7 @@ def threshold_sweep(
     batches = list(batches)
     rows = []
     for scale in scales:
-        snn = convert(model, calibration, replace(conversion, threshold_scale=scale))
+        snn = convert_model(model, calibration, replace(conversion, threshold_scale=scale))
         with count_spikes(snn) as counts:
             fidelity = compare(model, snn, batches)
         total = summarise(site_table(counts, energy)).loc["total"]

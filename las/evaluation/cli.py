@@ -18,9 +18,33 @@ import las.evaluation.lm_eval_model  # noqa: F401  (registers the "las" model)
 from las.tasks import TASKS_DIR
 
 
+def check_limit(args: list[str]) -> None:
+    """Refuse a ``--limit`` that is not a positive number, before any model is loaded.
+
+    lm-eval reads ``--limit`` as an item count (> 1) or a fraction of items (in (0, 1]); zero or
+    a negative value would only fail after the model was loaded and converted.
+    """
+    for i, arg in enumerate(args):
+        value = arg.split("=", 1)[1] if arg.startswith("--limit=") else None
+        if arg == "--limit" and i + 1 < len(args):
+            value = args[i + 1]
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not number > 0:
+            raise SystemExit(
+                f"las-eval: --limit {value!r} must be a positive item count or a fraction in "
+                "(0, 1]; omit it to evaluate every item"
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run lm-eval's CLI on ``argv`` (default ``sys.argv[1:]``) with ``las`` registered."""
     args = list(sys.argv[1:] if argv is None else argv)
+    check_limit(args)
     if "--include_path" not in args and any(a in args for a in ("--tasks", "-t")):
         args += ["--include_path", str(TASKS_DIR)]
     sys.argv = ["las-eval", *args]

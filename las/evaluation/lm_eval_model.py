@@ -1,11 +1,13 @@
 """The ``las`` model type of lm-eval: Hugging Face's ``HFLM`` with a conversion method applied.
 
 Importing this module registers ``las`` with lm-eval's model registry (``las-eval`` and
-:func:`las.evaluation.harness.evaluate_pair` import it). Model arguments, besides all of
-``HFLM``'s (``batch_size``, ``max_length``, ``dtype``, ...):
+:func:`las.evaluation.harness.evaluate_pair` import it). Model arguments, besides ``HFLM``'s own
+(``batch_size``, ``max_length``, ``dtype``, ``device``, ...; any other key is refused):
 
-* ``pretrained``: a hub id or local path (loaded by ``HFLM``), or ``embedded:<asset>``
-  (``conf/assets.yaml``, offline) or ``tiny:<family>`` (random weights, proves code paths only);
+* ``pretrained``: a hub id or local path (loaded by ``HFLM``), ``embedded:<asset>``
+  (``conf/assets.yaml``, offline), ``tiny:<family>`` (random weights, proves code paths only),
+  or a converted-model folder of the ``convert`` stage (its conversion and calibration are
+  fixed by the folder: ``method`` is ``las`` or ``none`` for its original, no other switch);
 * ``method``: ``none`` (the original network), ``las``; the baselines ``fas`` and ``naive`` join
   :data:`las.evaluation.methods.METHODS` when they are built;
 * ``thresholds``/``bank``: calibration artifacts of the pipeline; without them ``las`` calibrates
@@ -14,11 +16,13 @@ Importing this module registers ``las`` with lm-eval's model registry (``las-eva
 * ``model_id``: identity recorded in results and checked against artifacts (default: the
   ``pretrained`` id, or the instance's ``name_or_path``); ``revision`` is ``HFLM``'s;
 * ``T``, ``mode``, ``oat``, ``hg``, ``spike_attention``, ``threshold_scale``, ``softmax_offset``,
-  ``convert_head``: the fields of :class:`las.ConversionConfig`.
+  ``convert_head``: the fields of :class:`las.ConversionConfig`, checked by it (no coercion).
 """
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +31,40 @@ from lm_eval.models.huggingface import HFLM
 
 from las import data, models
 from las.calibration.rules import RuleConfig
+from las.config import ConfigError, checked
 from las.conversion import ConversionConfig
+from las.converted import MANIFEST, ConvertedModel
 from las.evaluation.methods import MethodOptions, apply_method
 
 SOURCES = ("embedded", "tiny")
+CONVERSION_KEYS = frozenset(f.name for f in fields(ConversionConfig))
+HFLM_KEYS = frozenset(inspect.signature(HFLM.__init__).parameters) - {"self", "kwargs"}
+
+
+def split_model_args(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(conversion fields, ``HFLM`` arguments) of ``kwargs``; :class:`ConfigError` for others."""
+    if unknown := sorted(set(kwargs) - CONVERSION_KEYS - HFLM_KEYS):
+        raise ConfigError(
+            f"unknown las model argument(s) {unknown}; conversion keys: "
+            f"{', '.join(sorted(CONVERSION_KEYS))}; las keys: method, thresholds, bank, "
+            "calibration_data, calibration_sequences, calibration_rule, model_id; and HFLM's"
+        )
+    conversion = {k: v for k, v in kwargs.items() if k in CONVERSION_KEYS}
+    return conversion, {k: v for k, v in kwargs.items() if k not in CONVERSION_KEYS}
+
+
+def _load_named(pretrained: str) -> models.LoadedModel:
+    """An ``embedded:<asset>`` or ``tiny:<family>`` model; encoders are refused by name."""
+    source, ident = pretrained.split(":", 1)
+    what = f"pretrained={pretrained}"
+    spec = checked(models.ModelSpec, what, name=ident, source=source, id=ident)
+    if source == "embedded" and (task := models.asset_task(ident)) != "causal_lm":
+        raise ValueError(
+            f"pretrained={pretrained} is an {task} model; lm-eval's 'las' model scores causal "
+            "LMs (log-likelihoods). Measure an encoder with the evaluate stage: "
+            "python -m las.evaluate model=<its conf/model name>"
+        )
+    return models.load(spec)
 
 
 @register_model("las")
@@ -46,43 +80,37 @@ class LASLM(HFLM):
         calibration_data: str = "embedded_prose",
         calibration_sequences: int | None = None,
         calibration_rule: str = "mse",
-        T: int = 16,
-        mode: str = "fast",
-        oat: bool = True,
-        hg: bool = True,
-        spike_attention: bool = True,
-        threshold_scale: float = 1.0,
-        softmax_offset: str = "max",
-        convert_head: bool = True,
         model_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        revision = kwargs.get("revision")
+        switches, hf_args = split_model_args(kwargs)
+        converted = None
+        if isinstance(pretrained, str | Path) and (Path(pretrained) / MANIFEST).is_file():
+            if switches or thresholds or bank:
+                raise ConfigError(
+                    f"{pretrained} is a converted model: its conversion and calibration are "
+                    f"fixed; drop {sorted(switches) + (['thresholds/bank'] if thresholds else [])}"
+                )
+            converted = ConvertedModel.read(pretrained)
+            pretrained = f"{converted.model.source}:{converted.model.id}"
+        revision = hf_args.get("revision")
         if model_id is None:
             model_id = pretrained if isinstance(pretrained, str) else pretrained.name_or_path
         if isinstance(pretrained, str) and pretrained.split(":", 1)[0] in SOURCES:
-            source, ident = pretrained.split(":", 1)
-            loaded = models.load(models.ModelSpec(name=ident, source=source, id=ident))
+            loaded = converted.load_original() if converted is not None else _load_named(pretrained)
             pretrained, model_id, revision = loaded.model, loaded.model_id, loaded.revision
-            kwargs.setdefault("tokenizer", loaded.tokenizer)
-            kwargs.pop("device", None)
-        super().__init__(pretrained=pretrained, **kwargs)
-        conversion = ConversionConfig(
-            T=int(T),
-            mode=mode,
-            oat=bool(oat),
-            hg=bool(hg),
-            spike_attention=bool(spike_attention),
-            threshold_scale=float(threshold_scale),
-            softmax_offset=softmax_offset,
-            convert_head=bool(convert_head),
-        )
+            hf_args.setdefault("tokenizer", loaded.tokenizer)
+            hf_args.pop("device", None)
+        conversion = converted.conversion if converted else None
+        conversion = conversion or checked(ConversionConfig, "las model_args", **switches)
+        super().__init__(pretrained=pretrained, **hf_args)
         self.options = MethodOptions(
             conversion=conversion,
             thresholds=Path(thresholds) if thresholds else None,
             bank=Path(bank) if bank else None,
+            converted=converted,
             data=data.data_config(calibration_data, calibration_sequences),
-            rule=RuleConfig(name=calibration_rule),
+            rule=checked(RuleConfig, "calibration_rule", name=calibration_rule),
             model_id=model_id,
             revision=revision,
         )

@@ -11,17 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from las import data
-from las.calibration import calibrate
+from las.calibration import calibrate_model
 from las.calibration.rules import RuleConfig
 from las.calibration.store import load_thresholds
-from las.conversion import Calibration, ConversionConfig, convert
+from las.config import config_hash
+from las.conversion import Calibration, ConversionConfig, convert_model
+from las.converted import ConvertedModel
+from las.data import DataConfig
 from las.hg_bank import load_bank
-from las.provenance import config_hash
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class MethodOptions:
         thresholds: ``calibrate`` artifact (safetensors); with ``bank``, calibration is read
             from disk and checked against ``model_id``/``revision``.
         bank: ``fit_hg`` artifact (safetensors).
+        converted: a converted-model folder (``convert`` stage); it fixes conversion and
+            calibration (no ``thresholds``/``bank`` then).
         data: data config (``conf/data``) for on-the-fly calibration when no artifacts are given.
         rule: threshold rule for on-the-fly calibration.
         task: ``causal_lm`` or ``encoder`` (how calibration text is batched).
@@ -42,7 +45,8 @@ class MethodOptions:
     conversion: ConversionConfig = field(default_factory=ConversionConfig)
     thresholds: Path | None = None
     bank: Path | None = None
-    data: dict[str, Any] | None = None
+    converted: ConvertedModel | None = None
+    data: DataConfig | None = None
     rule: RuleConfig = field(default_factory=RuleConfig)
     task: str = "causal_lm"
     model_id: str | None = None
@@ -81,7 +85,7 @@ def las_calibration(
     if options.data is None:
         raise ValueError("method 'las' needs calibration artifacts or a calibration data config")
     batches = data.calibration_batches(tokenizer, options.data, options.task)
-    calibration, _ = calibrate(model, batches, options.conversion, options.rule)
+    calibration, _ = calibrate_model(model, batches, options.conversion, options.rule)
     values = {site: list(pair) for site, pair in sorted(calibration.thresholds.items())}
     calibration.meta["thresholds_hash"] = config_hash(values)
     return calibration
@@ -91,8 +95,10 @@ def las_method(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
 ) -> PreTrainedModel:
     """LAS conversion of ``model`` in place (weights are shared, no second copy)."""
+    if options.converted is not None:
+        return options.converted.apply(model)
     calibration = las_calibration(model, tokenizer, options)
-    converted = convert(model, calibration, options.conversion, inplace=True)
+    converted = convert_model(model, calibration, options.conversion, inplace=True)
     converted.las_thresholds_hash = calibration.meta["thresholds_hash"]
     return converted
 

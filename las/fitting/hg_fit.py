@@ -124,7 +124,7 @@ def measure(neuron: HGNeuron, target: TargetFunction, points: int = 1 << 16) -> 
     }
 
 
-def fit_hg(
+def fit_hg_neuron(
     name: str,
     low: float | None = None,
     high: float | None = None,

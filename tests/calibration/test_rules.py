@@ -31,8 +31,8 @@ def measured_mse(x, choice, T):
 @pytest.mark.parametrize("T", [4, 8])
 def test_mse_rule_beats_quantile_rule(heavy_tailed, T):
     x, stats = heavy_tailed
-    mse = choose_thresholds(stats, RuleConfig("mse"), T)
-    quantile = choose_thresholds(stats, RuleConfig("quantile", q=0.99), T)
+    mse = choose_thresholds(stats, RuleConfig(name="mse"), T)
+    quantile = choose_thresholds(stats, RuleConfig(name="quantile", q=0.99), T)
     assert mse.expected_mse < quantile.expected_mse
     assert measured_mse(x, mse, T) < measured_mse(x, quantile, T)
     assert 0 < mse.outlier_fraction < 0.05
@@ -40,14 +40,14 @@ def test_mse_rule_beats_quantile_rule(heavy_tailed, T):
 
 def test_outer_threshold_covers_calibration_data(heavy_tailed):
     x, stats = heavy_tailed
-    choice = choose_thresholds(stats, RuleConfig("quantile", margin=0.1), 16)
+    choice = choose_thresholds(stats, RuleConfig(name="quantile", margin=0.1), 16)
     assert choice.theta_out == pytest.approx(float(x.abs().max()) * 1.1)
     assert choice.theta_nor < choice.theta_out
 
 
 def test_fixed_rule_reproduces_given_values(heavy_tailed):
     choice = choose_thresholds(
-        heavy_tailed[1], RuleConfig("fixed", theta_nor=0.5, theta_out=9.0), 16
+        heavy_tailed[1], RuleConfig(name="fixed", theta_nor=0.5, theta_out=9.0), 16
     )
     assert (choice.theta_nor, choice.theta_out) == (0.5, 9.0)
 
@@ -62,10 +62,12 @@ def test_all_zero_site_gets_positive_thresholds():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"name": "kmeans"}, "unknown calibration rule 'kmeans'"),
-        ({"q": 1.5}, "q must be in"),
-        ({"margin": -1}, "margin must be"),
+        ({"name": "kmeans"}, "name\n.*Input should be 'mse', 'quantile' or 'fixed'"),
+        ({"q": 1.5}, "q\n.*less than 1"),
+        ({"margin": -1.0}, "margin\n.*greater than or equal to 0"),
+        ({"q": "0.9"}, "q\n.*valid number"),
         ({"name": "fixed"}, "needs theta_nor and theta_out"),
+        ({"theta_nor": 0.5}, "chooses theta_nor/theta_out: leave them null"),
     ],
 )
 def test_invalid_rule_configs(kwargs, message):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from las import ConversionConfig, convert
+from las import ConversionConfig, convert_model
 from las.arch.tiny import BUILDERS, output_tensor, tiny_inputs, tiny_model
-from las.calibration import RuleConfig, calibrate
+from las.calibration import RuleConfig, calibrate_model
 from las.conversion.build import is_linear, is_norm
 from las.conversion.factory import FloatNonlinearity
 from las.errors import NonFiniteActivationError
@@ -23,7 +23,7 @@ def calibrated(family: str, dtype=torch.float32, margin: float = 0.25):
     batches = [tiny_inputs(family, seed=s) for s in range(4)]
     if dtype == torch.float64 and "pixel_values" in batches[0]:
         batches = [{"pixel_values": b["pixel_values"].double()} for b in batches]
-    calibration, _ = calibrate(model, batches, rule=RuleConfig(margin=margin))
+    calibration, _ = calibrate_model(model, batches, rule=RuleConfig(margin=margin))
     return model, calibration
 
 
@@ -38,7 +38,7 @@ def run(model, family, dtype=torch.float32, seed=5):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_spike_mode_equals_fast_mode(family):
     model, calibration = calibrated(family, torch.float64)
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     fast = run(snn, family, torch.float64)
     set_mode(snn, "spike")
     spike = run(snn, family, torch.float64)
@@ -55,7 +55,7 @@ def test_converted_output_matches_float_model(family):
     reference = run(model, family)
     errors = {}
     for T in (8, 16):
-        snn = convert(model, calibration, ConversionConfig(T=T))
+        snn = convert_model(model, calibration, ConversionConfig(T=T))
         out = run(snn, family)
         assert type(out) is type(reference)
         diff = output_tensor(out) - output_tensor(reference)
@@ -69,7 +69,7 @@ def test_converted_output_matches_float_model(family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_blocks_are_fully_spiking(family):
     model, calibration = calibrated(family)
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     float_left = []
     for name, module in snn.named_modules():
         inside_op = any(
@@ -88,7 +88,7 @@ def test_blocks_are_fully_spiking(family):
 
 def test_oat_sites_respect_their_resolution():
     model, calibration = calibrated("llama")
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     checked = 0
 
     def check(module, args, out):
@@ -109,7 +109,7 @@ def test_oat_sites_respect_their_resolution():
 
 def test_generation_with_kv_cache_matches_full_forward():
     model, calibration = calibrated("llama")
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     prompt = tiny_inputs("llama", batch=1)["input_ids"][:, :6]
     out = snn.generate(prompt, max_new_tokens=6, do_sample=False)
     assert out.shape == (1, 12)
@@ -120,16 +120,16 @@ def test_generation_with_kv_cache_matches_full_forward():
 
 def test_ablation_switches_change_only_their_part():
     model, calibration = calibrated("llama")
-    no_oat = convert(model, calibration, ConversionConfig(oat=False))
+    no_oat = convert_model(model, calibration, ConversionConfig(oat=False))
     assert not any(isinstance(m, OATNeuron) for m in no_oat.modules())
     assert any(isinstance(m, MTNeuron) for m in no_oat.modules())
-    no_hg = convert(model, calibration, ConversionConfig(hg=False))
+    no_hg = convert_model(model, calibration, ConversionConfig(hg=False))
     assert not any(isinstance(m, HGNeuron) for m in no_hg.modules())
     assert any(isinstance(m, FloatNonlinearity) for m in no_hg.modules())
-    float_attn = convert(model, calibration, ConversionConfig(spike_attention=False))
+    float_attn = convert_model(model, calibration, ConversionConfig(spike_attention=False))
     assert not any(n.endswith("las_core") for n, _ in float_attn.named_modules())
     assert float_attn.config._attn_implementation != "las"
-    scaled = convert(model, calibration, ConversionConfig(threshold_scale=2.0))
+    scaled = convert_model(model, calibration, ConversionConfig(threshold_scale=2.0))
     site = "model.layers.0.self_attn.q_proj.input"
     neuron = dict(scaled.named_modules())["model.layers.0.self_attn.q_proj.neurons.input"]
     assert neuron.site == site
@@ -141,7 +141,7 @@ def test_unsupported_architecture_lists_supported_ones():
 
     model = tf.T5Model(tf.T5Config(d_model=16, d_ff=32, num_layers=1, num_heads=2, vocab_size=50))
     with pytest.raises(ValueError, match=r"unsupported architecture 't5'.*llama.*opt"):
-        convert(model, calibrated("llama")[1])
+        convert_model(model, calibrated("llama")[1])
 
 
 def test_missing_site_thresholds_name_the_fix():
@@ -150,12 +150,12 @@ def test_missing_site_thresholds_name_the_fix():
     thresholds.pop("model.layers.1.mlp.hidden")
     calibration.thresholds = thresholds
     with pytest.raises(ValueError, match=r"model\.layers\.1\.mlp\.hidden.*rerun collect"):
-        convert(model, calibration)
+        convert_model(model, calibration)
 
 
 def test_non_finite_activation_names_the_site():
     model, calibration = calibrated("llama")
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     embeds = torch.randn(1, 4, 32)
     embeds[0, 2, 5] = float("nan")
     with pytest.raises(NonFiniteActivationError, match=r"model\.layers\.0\.input_layernorm\.input"):

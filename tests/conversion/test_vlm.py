@@ -9,9 +9,9 @@ import torch
 import transformers as tf
 from torch import nn
 
-from las import Calibration, ConversionConfig, convert
+from las import Calibration, ConversionConfig, convert_model
 from las.arch.tiny import VLM_BUILDERS, tiny_model, tiny_vqa_batch
-from las.calibration import RuleConfig, calibrate, collect_statistics
+from las.calibration import RuleConfig, calibrate_model, collect_statistics
 from las.ops import SpikingAttentionCore, SpikingOp, set_mode
 from las.vqa import VQABatch
 
@@ -28,7 +28,7 @@ def calibrated(family: str, dtype=torch.float32):
     # margin 1.0: held-out inputs of a 4-batch calibration stay unclipped (see test_convert).
     model = tiny_model(family, dtype)
     batches = [tiny_vqa_batch(model, seed=s).scoring_inputs() for s in range(4)]
-    calibration, _ = calibrate(model, batches, rule=RuleConfig(margin=1.0))
+    calibration, _ = calibrate_model(model, batches, rule=RuleConfig(margin=1.0))
     return model, calibration
 
 
@@ -40,7 +40,7 @@ def logits(model, family_model, seed=5):
 @pytest.mark.parametrize("family", VLMS)
 def test_spike_mode_equals_fast_mode(family):
     model, calibration = calibrated(family, torch.float64)
-    snn = convert(model, calibration, ConversionConfig(T=8))
+    snn = convert_model(model, calibration, ConversionConfig(T=8))
     fast = logits(snn, model)
     set_mode(snn, "spike")
     spike = logits(snn, model)
@@ -54,7 +54,7 @@ def test_converted_output_matches_float_model(family):
     reference = logits(model, model)
     errors = {}
     for T in (8, 16):
-        out = logits(convert(model, calibration, ConversionConfig(T=T)), model)
+        out = logits(convert_model(model, calibration, ConversionConfig(T=T)), model)
         errors[T] = float((out - reference).norm() / reference.norm())
     # Same bound as the single-stack families: vision tower, projector and decoder in series.
     assert errors[16] < 1e-3, errors
@@ -64,7 +64,7 @@ def test_converted_output_matches_float_model(family):
 @pytest.mark.parametrize("family", VLMS)
 def test_vision_and_language_blocks_are_fully_spiking(family):
     model, calibration = calibrated(family)
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     ops = [name for name, m in snn.named_modules() if isinstance(m, SpikingOp)]
     float_left = [
         name
@@ -87,7 +87,7 @@ def test_qwen2_vl_vision_attention_stays_per_image():
     # The packed vision sequence is split at cu_seqlens: one spiking core call per image, and an
     # image's features do not depend on the other images of the batch (block-diagonal attention).
     model, calibration = calibrated("qwen2_vl")
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     prompt = tiny_vqa_batch(model, batch=3, seed=5).prompt
     pixels, grid = prompt["pixel_values"], prompt["image_grid_thw"]
     core = snn.model.visual.blocks[0].attn.las_core
@@ -109,7 +109,7 @@ def test_qwen2_vl_vision_attention_stays_per_image():
 @pytest.mark.parametrize("family", VLMS)
 def test_generate_with_kv_cache_matches_full_forward(family):
     model, calibration = calibrated(family)
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     batch = tiny_vqa_batch(model, seed=5)
     width = batch.prompt["input_ids"].shape[1]
     out = snn.generate(**batch.prompt, max_new_tokens=5, min_new_tokens=5, do_sample=False)
@@ -149,4 +149,4 @@ def test_unsupported_part_names_the_part():
     )
     model = tf.LlavaForConditionalGeneration(config)
     with pytest.raises(ValueError, match=r"llava part model\.vision_tower: .*'vit'.*clip_vision"):
-        convert(model, Calibration({}, {}))
+        convert_model(model, Calibration({}, {}))

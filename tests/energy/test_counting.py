@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from las import ConversionConfig, convert
+from las import ConversionConfig, convert_model
 from las.arch.tiny import tiny_inputs
 from las.conversion.factory import FloatNonlinearity
 from las.energy import count_spikes
@@ -99,7 +99,7 @@ def analytic_llama(config, batch: int, length: int) -> dict[str, int]:
 
 def test_tiny_llama_counts_equal_the_analytic_model(tiny_llama):
     model, calibration = tiny_llama
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     inputs = tiny_inputs("llama", seed=7)
     with count_spikes(snn) as counts, torch.no_grad():
         snn(**inputs)
@@ -125,7 +125,7 @@ def test_tiny_llama_counts_equal_the_analytic_model(tiny_llama):
 
 def test_counts_equal_the_simulated_trains(tiny_llama):
     model, calibration = tiny_llama
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     modules = dict(snn.named_modules())
     captured = {}
     for role in ("query", "exp", "probability"):
@@ -142,7 +142,7 @@ def test_counts_equal_the_simulated_trains(tiny_llama):
 
 def test_float_head_and_float_nonlinearities_cost_macs(tiny_llama):
     model, calibration = tiny_llama
-    snn = convert(model, calibration, ConversionConfig(convert_head=False, hg=False))
+    snn = convert_model(model, calibration, ConversionConfig(convert_head=False, hg=False))
     inputs = tiny_inputs("llama", seed=7)
     with count_spikes(snn) as counts, torch.no_grad():
         snn(**inputs)
@@ -157,7 +157,7 @@ def test_float_head_and_float_nonlinearities_cost_macs(tiny_llama):
 
 def test_spike_mode_is_refused_and_hooks_are_removed(tiny_llama):
     model, calibration = tiny_llama
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     set_mode(snn, "spike")
     with pytest.raises(ValueError, match="fast-mode"), count_spikes(snn), torch.no_grad():
         snn(**tiny_inputs("llama"))
@@ -166,7 +166,7 @@ def test_spike_mode_is_refused_and_hooks_are_removed(tiny_llama):
 
 def test_non_finite_activation_names_the_site_and_leaves_no_hooks(tiny_llama):
     model, calibration = tiny_llama
-    snn = convert(model, calibration)
+    snn = convert_model(model, calibration)
     embeds = torch.randn(1, 4, model.config.hidden_size)
     embeds[0, 1, 3] = float("nan")
     with pytest.raises(NonFiniteActivationError, match="input_layernorm"), count_spikes(snn):

@@ -29,3 +29,15 @@ def test_las_eval_runs_an_embedded_task(tmp_path, monkeypatch):
     assert record["config"]["model"] == "las"
     assert 0.0 <= record["results"]["las_mmlu_embedded"]["acc,none"] <= 1.0
     assert record["n-samples"]["las_mmlu_embedded"]["effective"] == 2
+
+
+def test_a_limit_of_zero_is_refused_before_any_model_loads(monkeypatch):
+    """Failure 4: `--limit 0` used to calibrate first and fail after."""
+    import pytest
+
+    import las.evaluation.cli as cli
+
+    monkeypatch.setattr(cli, "cli_evaluate", lambda: pytest.fail("lm-eval was started"))
+    for limit in (["--limit", "0"], ["--limit=-3"], ["--limit", "many"]):
+        with pytest.raises(SystemExit, match="must be a positive item count"):
+            main(["run", "--model", "las", "--tasks", "las_prose_ppl", *limit])

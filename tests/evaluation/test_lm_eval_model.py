@@ -66,3 +66,37 @@ def test_unknown_method_lists_available():
 def test_calibration_artifacts_must_come_in_pairs(tmp_path):
     with pytest.raises(ValueError, match="both calibration artifacts"):
         tiny_lm(method="las", thresholds=str(tmp_path / "t.safetensors"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"Tee": 8}, r"unknown las model argument\(s\) \['Tee'\]"),
+        ({"oat": "no"}, r"oat: got 'no' \(str\): Input should be a valid boolean"),
+        ({"T": 64}, r"T: got 64 \(int\): Input should be less than or equal to 29"),
+        ({"calibration_rule": "kmeans"}, r"name: got 'kmeans'"),
+    ],
+)
+def test_model_args_parse_into_the_typed_config(args, message):
+    """Failure 4: unknown keys and wrong values are refused, before any calibration."""
+    from las.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        tiny_lm(method="las", **args)
+
+
+def test_an_encoder_asset_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"minilm-l6-v2 is an encoder model.*evaluate"):
+        LASLM(pretrained="embedded:minilm-l6-v2")
+
+
+def test_a_converted_folder_is_a_pretrained_model(chain, manager):
+    lm = LASLM(pretrained=str(chain.dir("convert")), batch_size=4)
+    assert lm.method == "las" and lm.options.conversion.T == 16
+    assert lm.identity()["thresholds_hash"] is not None
+    result = run_tasks(lm, [TASK], manager, 2)
+    assert result["n-samples"][TASK]["effective"] == 2
+    from las.config import ConfigError
+
+    with pytest.raises(ConfigError, match="is a converted model"):
+        LASLM(pretrained=str(chain.dir("convert")), T=8)

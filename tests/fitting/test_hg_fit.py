@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from las.fitting import FUNCTIONS, fit_hg, target_function
+from las.fitting import FUNCTIONS, fit_hg_neuron, target_function
 
 #: The issue's targets: max relative error 1e-3 (exp, 1/x, 1/sqrt, x^2), max abs 1e-3 (GELU, SiLU).
 ISSUE_TARGET = 1e-3
@@ -13,7 +13,7 @@ ISSUE_TARGET = 1e-3
 
 @pytest.fixture(scope="module", params=sorted(FUNCTIONS))
 def fitted(request):
-    return request.param, *fit_hg(request.param)
+    return request.param, *fit_hg_neuron(request.param)
 
 
 def test_fit_meets_its_tolerance_on_the_dense_grid(fitted):
@@ -46,13 +46,13 @@ def test_fitted_neuron_modes_agree_exactly(fitted):
 
 
 def test_tighter_tolerance_uses_more_segments():
-    coarse = fit_hg("exp", -8, 0, tolerance=1e-3)[1]
-    fine = fit_hg("exp", -8, 0, tolerance=1e-5)[1]
+    coarse = fit_hg_neuron("exp", -8, 0, tolerance=1e-3)[1]
+    fine = fit_hg_neuron("exp", -8, 0, tolerance=1e-5)[1]
     assert fine.segments > coarse.segments and fine.met and fine.max_rel < coarse.max_rel
 
 
 def test_exp_segments_share_one_relative_profile_across_units():
-    neuron = fit_hg("exp", -3, 0)[0]
+    neuron = fit_hg_neuron("exp", -3, 0)[0]
     per_unit = neuron.delta.numel() // 3
     ratio = neuron.offset[:per_unit].double() / neuron.offset[per_unit : 2 * per_unit].double()
     assert torch.allclose(ratio, torch.full_like(ratio, torch.e**-1), rtol=1e-5)
@@ -60,9 +60,9 @@ def test_exp_segments_share_one_relative_profile_across_units():
 
 def test_unknown_function_lists_known_names():
     with pytest.raises(KeyError, match="known: exp, gelu"):
-        fit_hg("tanhh")
+        fit_hg_neuron("tanhh")
 
 
 def test_octave_partition_needs_positive_range():
     with pytest.raises(ValueError, match="octave partition needs low > 0"):
-        fit_hg("reciprocal", 0.0, 4.0)
+        fit_hg_neuron("reciprocal", 0.0, 4.0)

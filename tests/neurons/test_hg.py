@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import given
 
-from las.fitting import fit_hg
+from las.fitting import fit_hg_neuron
 from las.neurons import FSNeuron, HGNeuron
 from tests.neurons.strategies import activations
 
@@ -22,7 +22,7 @@ def segment_fs(neuron: HGNeuron, i: int) -> FSNeuron:
 
 @pytest.fixture(scope="module")
 def exp_neuron() -> HGNeuron:
-    return fit_hg("exp", -4.0, 0.0, K=10, tolerance=1e-3)[0]
+    return fit_hg_neuron("exp", -4.0, 0.0, K=10, tolerance=1e-3)[0]
 
 
 @given(x=activations(dtype=torch.float64, scale=5.0))
@@ -60,7 +60,7 @@ def test_out_of_range_inputs_are_clamped_and_counted(exp_neuron):
 
 
 def test_even_symmetry_evaluates_on_magnitude():
-    square = fit_hg("square", 2**-6, 4.0)[0]
+    square = fit_hg_neuron("square", 2**-6, 4.0)[0]
     x = torch.tensor([-1.5, 1.5], dtype=torch.float64)
     y = square(x)
     assert float(y[0]) == float(y[1]) == pytest.approx(2.25, rel=1e-4)

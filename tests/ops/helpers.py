@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from las.fitting import fit_hg
+from las.fitting import fit_hg_neuron
 from las.neurons import MTNeuron, OATNeuron
 
 
@@ -21,8 +21,8 @@ def softmax_neurons(scores: Tensor, T: int = 16) -> dict[str, nn.Module]:
     """HG exp on [min - max score spread, 0], HG 1/x on [1, n], MT(tau=1) for probabilities."""
     spread = float(scores.max() - scores.min()) + 1.0
     return {
-        "exp": fit_hg("exp", -spread, 0.0)[0],
-        "reciprocal": fit_hg("reciprocal", 1.0, scores.shape[-1])[0],
+        "exp": fit_hg_neuron("exp", -spread, 0.0)[0],
+        "reciprocal": fit_hg_neuron("reciprocal", 1.0, scores.shape[-1])[0],
         "probability": MTNeuron(1.0, T=T),
     }
 
@@ -33,8 +33,8 @@ def norm_neurons(x: Tensor, T: int = 16) -> dict[str, nn.Module]:
     top = float(x.abs().max()) * 2 + 1
     return {
         "input": oat_for(x, T),
-        "square": fit_hg("square", 2.0**-14, top)[0],
-        "rsqrt": fit_hg("rsqrt", 2.0**-14, top**2)[0],
+        "square": fit_hg_neuron("square", 2.0**-14, top)[0],
+        "rsqrt": fit_hg_neuron("rsqrt", 2.0**-14, top**2)[0],
         "centred": oat_for(centred, T),
         "output": OATNeuron(4.0, 64.0, T=T),
     }

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from las.fitting import fit_hg
+from las.fitting import fit_hg_neuron
 from las.ops import FastSim, SpikeSim
 
 T = 8
@@ -46,7 +46,7 @@ def test_hadamard_product_sums_to_product_of_sums(seed):
 
 @given(seed=st.integers(0, 2**31 - 1))
 def test_nonlinear_telescopes_to_g_of_accumulated_input(seed):
-    g = fit_hg("silu", -16, 16)[0]
+    g = fit_hg_neuron("silu", -16, 16)[0]
     x = trains(seed, 7)
     out = SpikeSim(T).nonlinear(g, x)
     assert torch.allclose(out[0], g(x[0]))

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from las.fitting import fit_hg
+from las.fitting import fit_hg_neuron
 from las.modes import Mode
 from las.ops import (
     SpikingAttentionCore,
@@ -41,7 +41,7 @@ def gen():
 def test_spiking_linear_with_activation(gen):
     x = torch.randn(3, 5, 8, generator=gen, dtype=torch.float64)
     w, b = torch.randn(16, 8, generator=gen).double(), torch.randn(16, generator=gen).double()
-    gelu = fit_hg("gelu", -20, 20)[0]
+    gelu = fit_hg_neuron("gelu", -20, 20)[0]
     module = SpikingLinear(w, b, {"input": oat_for(x), "activation": gelu}, T)
     fast, spike = both_modes(module, x)
     assert torch.allclose(spike, fast, rtol=1e-10, atol=1e-12)
@@ -64,8 +64,10 @@ def test_attention_core(gen, offset, masked):
         spread = float(shifted.abs().max()) + 1
         sums = shifted.exp().sum(-1)
         neurons |= softmax_neurons(scores) | {
-            "exp": fit_hg("exp", -spread, spread)[0],
-            "reciprocal": fit_hg("reciprocal", float(sums.min()) / 2, float(sums.max()) * 2)[0],
+            "exp": fit_hg_neuron("exp", -spread, spread)[0],
+            "reciprocal": fit_hg_neuron("reciprocal", float(sums.min()) / 2, float(sums.max()) * 2)[
+                0
+            ],
         }
     else:
         neurons |= softmax_neurons(scores)
@@ -118,7 +120,7 @@ def test_ffn(gen, kind):
     hidden = act(pre) * (F.linear(x, w_in) if w_gate is not None else 1)
     neurons = {
         "input": oat_for(x),
-        "activation": fit_hg("gelu" if kind == "gelu" else "silu", -20, 20)[0],
+        "activation": fit_hg_neuron("gelu" if kind == "gelu" else "silu", -20, 20)[0],
         "hidden": oat_for(hidden),
     }
     module = SpikingFFN(w_in, None, w_out, None, neurons, T, w_gate=w_gate)

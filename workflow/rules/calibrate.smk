@@ -1,10 +1,16 @@
 rule calibrate:
     input:
-        confs=stage_confs("calibrate", "model/{model}", "calibration/{calibration}"),
+        confs=stage_confs(
+            "calibrate",
+            "model/{model}",
+            "calibration/{calibration}",
+            "conversion/default",
+        ),
         stats="results/{experiment}/{model}/collect/stats.safetensors",
     output:
         thresholds="results/{experiment}/{model}/calibrate/{calibration}/thresholds.safetensors",
         table="results/{experiment}/{model}/calibrate/{calibration}/thresholds.csv",
+        record="results/{experiment}/{model}/calibrate/{calibration}/metrics.json",
     log:
         "logs/calibrate/{experiment}/{model}/{calibration}.log",
     conda:
@@ -12,7 +18,8 @@ rule calibrate:
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} calibration={w.calibration} "
-            f"stats={input.stats} output_dir={os.path.dirname(output.thresholds)} {extra('calibrate')}"
+            f"stats={input.stats} output_dir={os.path.dirname(output.record)} "
+            f"{extra('calibrate')}"
         ),
     shell:
         "python -m las.calibrate {params.overrides} > {log} 2>&1"

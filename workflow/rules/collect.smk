@@ -7,14 +7,15 @@ rule collect:
     output:
         stats="results/{experiment}/{model}/collect/stats.safetensors",
         sites="results/{experiment}/{model}/collect/sites.csv",
+        record="results/{experiment}/{model}/collect/metrics.json",
     log:
         "logs/collect/{experiment}/{model}.log",
     conda:
         "../../environment.yml"
     params:
-        overrides=lambda w: (
+        overrides=lambda w, output: (
             f"model={w.model} experiment={w.experiment} "
-            f"output_dir=results/{w.experiment}/{w.model}/collect {extra('collect')}"
+            f"output_dir={os.path.dirname(output.record)} {extra('collect')}"
         ),
     shell:
         "python -m las.collect {params.overrides} > {log} 2>&1"

@@ -17,6 +17,11 @@ def run_dir(model, *parts):
     return os.path.join("results", config["experiment"], model, *parts)
 
 
+def report(*parts):
+    """A file of this experiment's reports (`reports/<experiment>/...`)."""
+    return os.path.join("reports", config["experiment"], *parts)
+
+
 def evaluate_runs():
     """(model, calibration, ablation) of every evaluate run the config asks for."""
     runs = {(m, c, "full") for m in config["models"] for c in config["calibrations"]}
@@ -57,13 +62,35 @@ def vqa_records():
     ]
 
 
+def fit_hg_outputs(name):
+    """`name` of the fit_hg run of every model."""
+    return [run_dir(m, "fit_hg", name) for m in config["models"]]
+
+
+def stage_records():
+    """The record of every stage run: `rule all` asks for them, so a fresh clone runs them all."""
+    models = config["models"]
+    records = [
+        run_dir(m, s, "metrics.json") for m in models for s in ("download", "collect")
+    ]
+    records += fit_hg_outputs("metrics.json")
+    calibrations = {(m, c) for m, c, _ in evaluate_runs()}
+    records += [
+        run_dir(m, "calibrate", c, "metrics.json") for m, c in sorted(calibrations)
+    ]
+    records += [
+        run_dir(m, "convert", c, a, "metrics.json") for m, c, a in evaluate_runs()
+    ]
+    return records + evaluate_outputs("metrics.json") + task_records() + vqa_records()
+
+
 def figure_names():
     """The figures the figures rule writes (PNG and PDF each)."""
     stems = ["accuracy_vs_T", "energy_vs_threshold_scale"]
     stems += [
         f"{kind}_{m}" for kind in ("firing_rates", "outliers") for m in config["models"]
     ]
-    return [f"reports/figures/{s}.{ext}" for s in stems for ext in ("png", "pdf")]
+    return [report("figures", f"{s}.{ext}") for s in stems for ext in ("png", "pdf")]
 
 
 REPORT_TABLES = [
@@ -77,9 +104,11 @@ REPORT_TABLES = [
 ]
 
 
+def report_tables():
+    """The tables the tables rule writes (CSV, Markdown, LaTeX each)."""
+    return [report(f"{t}.{ext}") for t in REPORT_TABLES for ext in ("csv", "md", "tex")]
+
+
 def final_outputs():
-    """Everything `rule all` asks for."""
-    tables = [
-        f"reports/{t}.{ext}" for t in REPORT_TABLES for ext in ("csv", "md", "tex")
-    ]
-    return tables + figure_names()
+    """Everything `rule all` asks for: every stage record, the tables and the figures."""
+    return stage_records() + report_tables() + figure_names()

@@ -3,14 +3,15 @@ rule download:
         stage_confs("download", "model/{model}", "assets"),
     output:
         manifest="results/{experiment}/{model}/download/manifest.json",
+        record="results/{experiment}/{model}/download/metrics.json",
     log:
         "logs/download/{experiment}/{model}.log",
     conda:
         "../../environment.yml"
     params:
-        overrides=lambda w: (
+        overrides=lambda w, output: (
             f"model={w.model} experiment={w.experiment} "
-            f"output_dir=results/{w.experiment}/{w.model}/download {extra('download')}"
+            f"output_dir={os.path.dirname(output.record)} {extra('download')}"
         ),
     shell:
         "python -m las.download {params.overrides} > {log} 2>&1"

@@ -3,7 +3,7 @@ rule evaluate_vqa:
         confs=stage_confs("evaluate_vqa", "conversion/default", "calibration/mse"),
     output:
         rows="results/{experiment}/tiny_{vlm}/evaluate_vqa/vqa.csv",
-        metrics="results/{experiment}/tiny_{vlm}/evaluate_vqa/metrics.json",
+        record="results/{experiment}/tiny_{vlm}/evaluate_vqa/metrics.json",
     log:
         "logs/evaluate_vqa/{experiment}/{vlm}.log",
     conda:
@@ -11,7 +11,7 @@ rule evaluate_vqa:
     params:
         overrides=lambda w, output: (
             f"vlm={w.vlm} experiment={w.experiment} "
-            f"output_dir={os.path.dirname(output.rows)} {extra('evaluate_vqa')}"
+            f"output_dir={os.path.dirname(output.record)} {extra('evaluate_vqa')}"
         ),
     shell:
         "python -m las.evaluate_vqa {params.overrides} > {log} 2>&1"

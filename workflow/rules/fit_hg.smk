@@ -5,6 +5,8 @@ rule fit_hg:
     output:
         bank="results/{experiment}/{model}/fit_hg/hg_bank.safetensors",
         errors="results/{experiment}/{model}/fit_hg/hg_errors.csv",
+        sample_errors="results/{experiment}/{model}/fit_hg/hg_sample_errors.csv",
+        record="results/{experiment}/{model}/fit_hg/metrics.json",
     log:
         "logs/fit_hg/{experiment}/{model}.log",
     conda:
@@ -12,7 +14,7 @@ rule fit_hg:
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} stats={input.stats} "
-            f"output_dir={os.path.dirname(output.bank)} {extra('fit_hg')}"
+            f"output_dir={os.path.dirname(output.record)} {extra('fit_hg')}"
         ),
     shell:
         "python -m las.fit_hg {params.overrides} > {log} 2>&1"

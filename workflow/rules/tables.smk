@@ -4,21 +4,19 @@ rule tables:
         tasks=task_records(),
         vqa=vqa_records(),
         spikes=full_spikes(),
-        hg=expand(
-            "results/{e}/{m}/fit_hg/hg_errors.csv",
-            e=config["experiment"],
-            m=config["models"],
-        ),
+        hg=fit_hg_outputs("hg_errors.csv"),
+        hg_samples=fit_hg_outputs("hg_sample_errors.csv"),
     output:
-        [f"reports/{t}.{ext}" for t in REPORT_TABLES for ext in ("csv", "md", "tex")],
+        report_tables(),
     log:
-        "logs/tables.log",
+        f"logs/tables/{config['experiment']}.log",
     conda:
         "../../environment.yml"
     params:
+        out=report(),
         fit_hg=lambda w, input: [os.path.dirname(p) for p in input.hg],
     shell:
-        "python -m las.tables --out reports --tasks {input.tasks} --vqa {input.vqa} "
+        "python -m las.tables --out {params.out} --tasks {input.tasks} --vqa {input.vqa} "
         "--spikes {input.spikes} "
         "--fit-hg {params.fit_hg} -- {input.records} > {log} 2>&1"
 
@@ -35,9 +33,11 @@ rule figures:
     output:
         figure_names(),
     log:
-        "logs/figures.log",
+        f"logs/figures/{config['experiment']}.log",
     conda:
         "../../environment.yml"
+    params:
+        out=report("figures"),
     shell:
-        "python -m las.figures --out reports/figures --evaluate {input.records} "
+        "python -m las.figures --out {params.out} --evaluate {input.records} "
         "--spikes {input.spikes} --thresholds {input.thresholds} > {log} 2>&1"

@@ -1,0 +1,38 @@
+"""Typed configs of the evaluation groups ``method`` and ``task`` (their ``conf/`` folders)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from las.config import Bool, Name, PositiveInt, Str, typed
+from las.evaluation.methods import METHODS
+
+
+@typed
+class MethodConfig:
+    """The conversion method (a name of :data:`las.evaluation.methods.METHODS`)."""
+
+    name: Name
+
+    def __post_init__(self) -> None:
+        if self.name not in METHODS:
+            raise ValueError(f"unknown method {self.name!r}; available: {', '.join(METHODS)}")
+
+
+@typed
+class TaskConfig:
+    """An lm-eval task set.
+
+    Attributes:
+        name: the set's name (results folder, tables).
+        tasks: lm-eval task names (at least one).
+        limit: items per task (> 0), or None for every item.
+        include_defaults: also index lm-eval's built-in tasks (~18 s; network for their data).
+    """
+
+    name: Name
+    tasks: Annotated[list[Str], Field(min_length=1)]
+    limit: PositiveInt | None
+    include_defaults: Bool

@@ -1,0 +1,56 @@
+"""Stage ``convert``: a folder that loads back in one call; labels only from the artifacts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from las import load_converted
+from las.arch.tiny import tiny_inputs
+from las.artifacts import ArtifactMismatchError
+from las.converted import ConvertedModel
+from las.models import ModelSpec, load
+from tests.stage_chain import run_stage
+
+
+def test_the_converted_folder_loads_back_as_the_converted_model(chain):
+    folder = chain.dir("convert")
+    snn = load_converted(folder)
+    converted = ConvertedModel.read(folder)
+    assert converted.conversion.T == 16 and converted.labels["calibration"] == "mse"
+    original = load(ModelSpec(name="tiny_llama", source="tiny", id="llama")).model
+    again = converted.apply(load(converted.model).model)
+    inputs = tiny_inputs("llama")
+    with torch.inference_mode():
+        a, b, ref = (m(**inputs).logits for m in (snn, again, original))
+    assert torch.equal(a, b) and not torch.equal(a, ref)
+    assert torch.allclose(a, ref, rtol=0.05, atol=0.05)
+    # the original weights are referenced, not copied: the folder holds kilobytes
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 2_000_000
+    record = json.loads((folder / "converted.json").read_text())
+    assert record["model"]["id"] == "llama" and record["identity"]["revision"] == "seed0"
+
+
+def test_a_label_that_disagrees_with_the_artifact_is_refused(chain, tmp_path):
+    """Failure 3: calibration=quantile with the mse thresholds is not labelled quantile."""
+    overrides = [o for o in chain.overrides("convert") if not o.startswith("output_dir")]
+    with pytest.raises(ArtifactMismatchError, match=r'calibrate calibration = .*"mse".*rerun'):
+        run_stage("convert", *overrides, "calibration=quantile", f"output_dir={tmp_path}/q")
+    assert not (tmp_path / "q").exists()
+
+
+def test_an_edited_upstream_config_is_detected(chain, tmp_path):
+    """Failure 3: a calibration setting changed since the thresholds were made is refused."""
+    overrides = [o for o in chain.overrides("convert") if not o.startswith("output_dir")]
+    with pytest.raises(ArtifactMismatchError, match=r"rerun 'calibrate'"):
+        run_stage("convert", *overrides, "calibration.q=0.95", f"output_dir={tmp_path}/e")
+
+
+def test_a_corrupt_folder_names_the_fix(chain, tmp_path):
+    (tmp_path / "converted.json").write_text("{")
+    with pytest.raises(ValueError, match=r"corrupt .*converted\.json.*rerun 'convert'"):
+        ConvertedModel.read(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not a converted model"):
+        ConvertedModel.read(tmp_path / "none")
