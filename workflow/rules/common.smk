@@ -17,7 +17,7 @@ def run_dir(model, *parts):
     return os.path.join("results", config["experiment"], model, *parts)
 
 
-def report(*parts):
+def report_path(*parts):
     """A file of this experiment's reports (`reports/<experiment>/...`)."""
     return os.path.join("reports", config["experiment"], *parts)
 
@@ -68,7 +68,7 @@ def fit_hg_outputs(name):
 
 
 def stage_records():
-    """The record of every stage run: `rule all` asks for them, so a fresh clone runs them all."""
+    """The record of every stage run (`all` asks for them, so a fresh clone runs them all)."""
     models = config["models"]
     records = [
         run_dir(m, s, "metrics.json") for m in models for s in ("download", "collect")
@@ -90,7 +90,9 @@ def figure_names():
     stems += [
         f"{kind}_{m}" for kind in ("firing_rates", "outliers") for m in config["models"]
     ]
-    return [report("figures", f"{s}.{ext}") for s in stems for ext in ("png", "pdf")]
+    return [
+        report_path("figures", f"{s}.{ext}") for s in stems for ext in ("png", "pdf")
+    ]
 
 
 REPORT_TABLES = [
@@ -106,9 +108,11 @@ REPORT_TABLES = [
 
 def report_tables():
     """The tables the tables rule writes (CSV, Markdown, LaTeX each)."""
-    return [report(f"{t}.{ext}") for t in REPORT_TABLES for ext in ("csv", "md", "tex")]
+    return [
+        report_path(f"{t}.{ext}") for t in REPORT_TABLES for ext in ("csv", "md", "tex")
+    ]
 
 
 def final_outputs():
-    """Everything `rule all` asks for: every stage record, the tables and the figures."""
+    """What `all` asks for (every stage record, the tables and the figures)."""
     return stage_records() + report_tables() + figure_names()

@@ -13,7 +13,7 @@ rule tables:
     conda:
         "../../environment.yml"
     params:
-        out=report(),
+        out=lambda w, output: os.path.dirname(output[0]),
         fit_hg=lambda w, input: [os.path.dirname(p) for p in input.hg],
     shell:
         "python -m las.tables --out {params.out} --tasks {input.tasks} --vqa {input.vqa} "
@@ -37,7 +37,7 @@ rule figures:
     conda:
         "../../environment.yml"
     params:
-        out=report("figures"),
+        out=lambda w, output: os.path.dirname(output[0]),
     shell:
         "python -m las.figures --out {params.out} --evaluate {input.records} "
         "--spikes {input.spikes} --thresholds {input.thresholds} > {log} 2>&1"
