@@ -35,6 +35,11 @@ TASK_FIELDS = (
     "delta_ci_low",
     "delta_ci_high",
     "verdict",
+    "prediction_agreement",
+    "choice_loglik_mad",
+    "ann_majority_share",
+    "snn_majority_share",
+    "flag",
 )
 ABLATION_COLUMNS = [
     "model",
@@ -83,7 +88,12 @@ def task_rows(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def task_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: ANN and SNN values with stderr, the paired delta and its 95 % interval."""
+    """Table 1: ANN and SNN values with stderr, the paired delta and its 95 % interval.
+
+    Multiple-choice rows add the ANN/SNN prediction agreement, the mean absolute difference of
+    the per-choice log-likelihoods and the flag of a model that predicts one choice on > 90 % of
+    items (its accuracy then measures the share of that choice among the gold answers).
+    """
     table = rows.copy()
     table["ANN"] = [_pm(v, s) for v, s in zip(table.ann_value, table.ann_stderr, strict=True)]
     table["SNN"] = [_pm(v, s) for v, s in zip(table.value, table.stderr, strict=True)]
@@ -92,7 +102,9 @@ def task_table(rows: pd.DataFrame) -> pd.DataFrame:
         for d, lo, hi in zip(table.delta, table.delta_ci_low, table.delta_ci_high, strict=True)
     ]
     columns = ["model", "method", "T", "task", "metric", "n", "ANN", "SNN", "delta [95% CI]"]
-    return table[[*columns, "verdict"]]
+    table["agreement"] = table["prediction_agreement"]
+    table["flag"] = table["flag"].fillna("")
+    return table[[*columns, "verdict", "agreement", "choice_loglik_mad", "flag"]]
 
 
 def _pm(value: float, stderr: float) -> str:

@@ -3,6 +3,9 @@
 Rows carry model, revision, method, T, thresholds hash, task, metric, SNN value and stderr, n,
 the ANN value and stderr from the same run, and the paired difference with its 95 % interval
 (:mod:`las.evaluation.paired`); ``verdict`` claims a difference only outside that interval.
+Multiple-choice tasks add per-item prediction agreement, the mean absolute difference of the
+per-choice log-likelihoods, both models' majority shares and a flag for a model that predicts
+one choice on > 90 % of items (:mod:`las.evaluation.choices`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pandas as pd
 from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 
+from las.evaluation.choices import choice_measures
 from las.evaluation.lm_eval_model import LASLM
 from las.evaluation.paired import paired_difference
 from las.tasks import TASKS_DIR
@@ -25,6 +29,16 @@ def task_manager(include_defaults: bool = False) -> TaskManager:
     Indexing lm-eval's built-in tasks costs ~18 s per process, so the embedded default skips it.
     """
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=include_defaults)
+
+
+#: The multiple-choice measures of a task that has none (perplexity, generation).
+NO_CHOICES = {
+    "prediction_agreement": float("nan"),
+    "choice_loglik_mad": float("nan"),
+    "ann_majority_share": float("nan"),
+    "snn_majority_share": float("nan"),
+    "flag": "",
+}
 
 
 def run_tasks(
@@ -51,6 +65,7 @@ def result_rows(ann: dict[str, Any], snn: dict[str, Any], identity: dict[str, An
     for task, metrics in snn["results"].items():
         n = snn["n-samples"][task]["effective"]
         better = snn.get("higher_is_better", {}).get(task, {})
+        choices = choice_measures(ann["samples"][task], snn["samples"][task]) or NO_CHOICES
         for key, value in metrics.items():
             metric, _, filt = key.partition(",")
             if not filt or metric.endswith("_stderr"):
@@ -75,6 +90,7 @@ def result_rows(ann: dict[str, Any], snn: dict[str, Any], identity: dict[str, An
                     "delta_ci_high": diff.high if diff else float("nan"),
                     "verdict": diff.verdict(better.get(metric, True)) if diff else "n/a",
                 }
+                | choices
             )
     return pd.DataFrame(rows)
 

@@ -53,7 +53,10 @@ def test_converted_rows_carry_the_ann_reference(manager):
         assert math.isfinite(row.value) and math.isfinite(row.ann_value)
         assert row.delta_ci_low <= row.delta <= row.delta_ci_high
         assert row.delta == pytest.approx(row.value - row.ann_value, rel=1e-9, abs=1e-12)
+    acc = rows[rows.metric == "acc"].iloc[0]
+    assert 0.0 <= acc.prediction_agreement <= 1.0 and acc.choice_loglik_mad > 0
     ppl = rows[rows.metric == "word_perplexity"].iloc[0]
+    assert math.isnan(ppl.prediction_agreement) and ppl.flag == ""
     assert ppl.value != ppl.ann_value  # the SNN really ran (T=8 perturbs the log-likelihoods)
 
 
