@@ -11,8 +11,9 @@ Spike mode (T=16) runs at a short length against the original on the same batch;
 memory is measured in a fresh subprocess with the kernel's peak-RSS counter reset right before one
 forward (after a warm-up), minus the original's, in units of one spike train of the largest
 activation (``T * B * n * max(intermediate, heads * n) * 4`` bytes). Calibration time (collect +
-thresholds + HG fit) is reported per calibration token. Prints Markdown; writes
-``bench/out/speed.json`` (and ``bench/out/profile_<n>.txt`` with ``--profile``).
+thresholds + HG fit) is reported per calibration token (not when ``BENCH_CALIBRATION_CACHE``
+names a folder holding a calibration saved by an earlier run, which is then reused). Prints
+Markdown; writes ``bench/out/speed.json`` (and ``bench/out/profile_<n>.txt`` with ``--profile``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import time
 from pathlib import Path
 
@@ -68,9 +70,16 @@ def build(name: str):
         int(b["attention_mask"].sum()) if "attention_mask" in b else b["input_ids"].numel()
         for b in batches
     )
+    cache = os.environ.get("BENCH_CALIBRATION_CACHE")
+    cached = Path(cache) / f"{name}.pt" if cache else None
+    if cached is not None and cached.exists():
+        return model, convert_model(model, torch.load(cached, weights_only=False)), None, tokens
     start = time.perf_counter()
     calibration, _ = calibrate_model(model, batches)
     seconds = time.perf_counter() - start
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(calibration, cached)
     return model, convert_model(model, calibration, ConversionConfig(T=T)), seconds, tokens
 
 
@@ -120,7 +129,8 @@ def profile(snn, ann, length: int, rows: int = 25) -> str:
 
 
 def repeats_for(tokens: int, base: int) -> int:
-    return max(3, base if tokens <= 512 else base // 2)
+    """Fewer repeats for long sequences (at least 1)."""
+    return max(1, base if tokens <= 512 else base // 2)
 
 
 def main() -> None:
@@ -130,8 +140,11 @@ def main() -> None:
     parser.add_argument("--profile", type=int, nargs="*", default=[])
     parser.add_argument("--no-spike", action="store_true")
     parser.add_argument("--models", nargs="*")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (see bench/README)")
     parser.add_argument("--child", nargs=5)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
         name, which, mode, batch, length = args.child
         child(name, which, mode, int(batch), int(length))
@@ -146,7 +159,12 @@ def main() -> None:
     for name, shapes in cases.items():
         torch.manual_seed(0)
         ann, snn, seconds, tokens = build(name)
-        calib[name] = {"seconds": seconds, "tokens": tokens, "ms_per_token": 1e3 * seconds / tokens}
+        if seconds is not None:
+            calib[name] = {
+                "seconds": seconds,
+                "tokens": tokens,
+                "ms_per_token": 1e3 * seconds / tokens,
+            }
         for batch, length in shapes:
             ids = token_batch(ann, batch, length)
             with torch.inference_mode():
