@@ -7,7 +7,7 @@ inverse, the MT(tau = 1) code of each probability), each a full pass over the ma
 evaluates the same closed forms in two fused passes, compiled by ``torch.compile`` (inductor:
 C++ on CPU, Triton on CUDA) on the device the tensors live on:
 
-1. :func:`exp_map`: offset, gate, HG exp, gate (and the clamp count and finiteness flag);
+1. :func:`exp_map`: offset, gate, HG exp, gate (and the clamp count);
 2. :func:`probability_code`: ``e * (1/sum)``, then the MT code.
 
 The row sum and the HG 1/x of the row sums stay eager, exactly as the generic path computes them
@@ -69,11 +69,12 @@ def exp_map(
     offset64: Tensor,
     delta64: Tensor,
     layout: tuple[float, float, int, int, int, int],
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Pass 1: ``(e, clamped count, all finite)`` of the offset, gated scores through HG exp.
+) -> tuple[Tensor, Tensor]:
+    """Pass 1: ``(e, clamped count)`` of the offset, gated scores through HG exp.
 
     Same tensor operations as the generic fast path (:func:`las.ops.functional.spiking_softmax`
-    with ``FastSim``), element by element.
+    with ``FastSim``), element by element; where an input of the exp is not finite ``e`` is NaN
+    (so the row sums tell the caller, without a second reduction over the map).
     """
     if first_offset:
         shifted = scores - scores[..., :1]
@@ -85,27 +86,31 @@ def exp_map(
     if keep is not None:
         gate = keep.to(scores.dtype)
         shifted = shifted * gate
-    finite = torch.isfinite(shifted).all()
     clamped, seg, q = uniform_code(shifted, *layout)
     outside = (clamped != shifted).sum()
     index = seg.nan_to_num(0.0).long()  # NaN inputs (reported by the caller) index safely
     e = torch.addcmul(offset64[index], delta64[index], q.double()).to(scores.dtype)
     if keep is not None:
         e = e * gate
-    return e, outside, finite
+    return torch.where(torch.isfinite(shifted), e, float("nan")), outside
 
 
-def probability_code(e: Tensor, inverse: Tensor, tau: Tensor, T: int) -> tuple[Tensor, Tensor]:
-    """Pass 2: ``(MT code value of e * inverse, all finite)``; M1 with the exact re-check."""
+def probability_code(e: Tensor, inverse: Tensor, tau: Tensor, T: int, dyadic: bool) -> Tensor:
+    """Pass 2: the MT code value (M1) of ``e * inverse``, with the exact re-check.
+
+    ``dyadic``: ``tau`` is a power of two, so ``|p| 2**T / tau`` is exact and the re-check of
+    quotients landing on an integer (:func:`las.neurons.mt.code_units`) can never fire.
+    """
     p = e * inverse
-    finite = torch.isfinite(p).all()
     magnitude = p.abs()
     units = magnitude * 2.0**T / tau
     q = torch.floor(units)
-    landed = (q == units) & (q > 0)
-    over = q.double() * tau.double() > magnitude.double() * 2.0**T
-    q = torch.clamp(q - (landed & over).to(q.dtype), max=2.0**T - 1)
-    return torch.copysign(q * (tau * 2.0**-T), p), finite
+    if not dyadic:
+        landed = (q == units) & (q > 0)
+        over = q.double() * tau.double() > magnitude.double() * 2.0**T
+        q = q - (landed & over).to(q.dtype)
+    q = torch.clamp(q, max=2.0**T - 1)
+    return torch.copysign(q * (tau * 2.0**-T), p)
 
 
 _compiled: dict[str, Callable] = {}
@@ -162,18 +167,17 @@ def attention_softmax(
     raises the error naming the site). ``compiled=False`` runs the same passes eagerly (tests).
     """
     run = _run if compiled else (lambda _name, fn, *args: fn(*args))
-    e, outside, finite = run(
+    e, outside = run(
         "exp", exp_map, scores, keep, offset == "first", exp._offset64, exp._delta64, _layout(exp)
     )
-    if not bool(finite):
-        return None
     total = e.sum(-1, keepdim=True)
+    if not bool(torch.isfinite(total).all()):
+        return None
     if keep is not None:
         total = total + (~keep.any(-1, keepdim=True)).to(scores.dtype)
     inverse = reciprocal(total)
     tau = probability.tau.to(device=scores.device, dtype=scores.dtype)
-    value, finite = run("probability", probability_code, e, inverse, tau, probability.T)
-    if not bool(finite):
-        return None
+    dyadic = bool(torch.frexp(probability.tau)[0].abs().eq(0.5).all())
     exp.n_clamped += outside
-    return value
+    # e and the inverse are finite (checked; HG outputs are), so p is: no check needed
+    return run("probability", probability_code, e, inverse, tau, probability.T, dyadic)
