@@ -7,7 +7,8 @@ import torch
 
 from las.errors import NonFiniteActivationError
 from las.fitting import fit_hg_neuron
-from las.neurons import MTNeuron
+from las.neurons import MTNeuron, compiled
+from las.neurons.hg import uniform_code
 from las.ops import fused
 from las.ops.backend import FastSim
 from las.ops.functional import spiking_softmax
@@ -16,11 +17,11 @@ from tests.ops.helpers import softmax_neurons
 
 def generic(scores, neurons, offset="max", keep=None):
     """The generic fast path (the fused one switched off)."""
-    enabled, fused.ENABLED = fused.ENABLED, False
+    enabled, compiled.ENABLED = compiled.ENABLED, False
     try:
         return spiking_softmax(FastSim(), scores, **neurons, offset=offset, keep=keep)
     finally:
-        fused.ENABLED = enabled
+        compiled.ENABLED = enabled
 
 
 def edge_inputs(neuron) -> torch.Tensor:
@@ -40,11 +41,11 @@ def edge_inputs(neuron) -> torch.Tensor:
 )
 def test_uniform_code_is_the_float64_route(name, low, high):
     neuron = fit_hg_neuron(name, low, high)[0]
-    layout = fused._layout(neuron)
+    layout = neuron.uniform_layout()
     assert layout is not None
     x = edge_inputs(neuron)
     seg64, units64 = neuron._route(x)
-    _, seg, q = fused.uniform_code(x, *layout)
+    _, seg, q = uniform_code(x, *layout)
     assert seg.dtype == torch.float32
     assert torch.equal(seg.long(), seg64)
     assert torch.equal(q.double(), torch.floor(units64))
@@ -72,7 +73,7 @@ def test_fused_passes_equal_the_generic_path(offset, mask, tau):
     want = generic(scores, neurons, offset, keep)
     clamped = int(neurons["exp"].n_clamped)
     neurons["exp"].reset()
-    got = fused.attention_softmax(scores, **neurons, offset=offset, keep=keep, compiled=False)
+    got = fused.attention_softmax(scores, **neurons, offset=offset, keep=keep, fuse=False)
     assert torch.equal(got, want)
     assert int(neurons["exp"].n_clamped) == clamped
 
@@ -96,9 +97,7 @@ def test_non_finite_scores_take_the_generic_path_and_raise():
     scores = torch.randn(1, 1, 8, 8)
     scores[0, 0, 3, 1] = float("nan")
     neurons = softmax_neurons(scores.nan_to_num())
-    assert (
-        fused.attention_softmax(scores, **neurons, offset="max", keep=None, compiled=False) is None
-    )
+    assert fused.attention_softmax(scores, **neurons, offset="max", keep=None, fuse=False) is None
     with pytest.raises(NonFiniteActivationError):
         generic(scores, neurons)
 
