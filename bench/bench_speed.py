@@ -112,7 +112,17 @@ def child(name: str, which: str, mode: str, batch: int, length: int) -> None:
 
 
 def profile(snn, ann, length: int, rows: int = 25) -> str:
-    """torch.profiler tables (top ops by self CPU time) of one fast forward and one original."""
+    """torch.profiler tables (top ops by self CPU time) of one fast forward and one original.
+
+    Each model runs once before (a warm-up: compiles) unless ``length > 1024`` and fusion is off.
+    """
+    try:
+        from las.neurons import compiled
+
+        fused = compiled.ENABLED
+    except ImportError:  # a tree from before the fused closed forms
+        fused = False
+
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
@@ -120,7 +130,8 @@ def profile(snn, ann, length: int, rows: int = 25) -> str:
     text = []
     for label, model in (("converted (fast)", snn), ("original", ann)):
         with torch.inference_mode():
-            model(ids)
+            if length <= 1024 or fused:
+                model(ids)
             with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
                 model(ids)
         table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
@@ -139,6 +150,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", type=int, nargs="*", default=[])
     parser.add_argument("--no-spike", action="store_true")
+    parser.add_argument("--profile-only", action="store_true", help="no timings, --profile only")
     parser.add_argument("--models", nargs="*")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (see bench/README)")
     parser.add_argument("--child", nargs=5)
@@ -165,7 +177,7 @@ def main() -> None:
                 "tokens": tokens,
                 "ms_per_token": 1e3 * seconds / tokens,
             }
-        for batch, length in shapes:
+        for batch, length in [] if args.profile_only else shapes:
             ids = token_batch(ann, batch, length)
             with torch.inference_mode():
                 stats, _ = time_cases(
@@ -190,7 +202,7 @@ def main() -> None:
                 flush=True,
             )
         spike_name, (sb, sn) = ("tiny", (1, 32)) if args.quick else SPIKE_CASE
-        if name == spike_name and not args.no_spike:
+        if name == spike_name and not (args.no_spike or args.profile_only):
             ids = token_batch(ann, sb, sn)
             with torch.inference_mode():
                 set_mode(snn, "spike")
@@ -202,8 +214,9 @@ def main() -> None:
                 )
                 set_mode(snn, "fast")
             ms = {k: 1e3 * v["median_s"] for k, v in stats.items()}
+            threads = ["--threads", str(torch.get_num_threads())]
             mem = {
-                w: run_json_child(__file__, ["--child", name, w, m, str(sb), str(sn)])
+                w: run_json_child(__file__, [*threads, "--child", name, w, m, str(sb), str(sn)])
                 for w, m in (("ann", "fast"), ("snn", "spike"))
             }
             extra = mem["snn"]["extra_bytes"] - mem["ann"]["extra_bytes"]
