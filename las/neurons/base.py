@@ -164,9 +164,20 @@ class SpikingNeuron(nn.Module, ABC):
         check_finite(x, self.site)
         return self.closed_form(x, count=True)[1]
 
+    def fused_value(self, x: Tensor) -> Tensor | None:
+        """The fast-mode output as one compiled pass (``las.neurons.compiled``), or None.
+
+        Subclasses that fuse their closed form return exactly ``closed_form(x)[0]`` cast to
+        ``x.dtype`` (tested bit for bit); the default does not fuse.
+        """
+        return None
+
     def forward(self, x: Tensor) -> Tensor:
         if self.mode is Mode.FAST:
             check_finite(x, self.site)
+            fused = self.fused_value(x)
+            if fused is not None:
+                return fused
             value = self.closed_form(x)[0]
         else:
             value = torch.zeros(x.shape, dtype=torch.float64, device=x.device)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from las.modes import Mode
+from las.neurons import compiled
 from las.neurons.base import SpikingNeuron, check_finite, check_steps, popcount
 from las.neurons.mt import BitSerialState, bit_step
 
@@ -35,6 +36,46 @@ def gate_index(a: Tensor, edges: Tensor, partition: Partition | None) -> Tensor:
         k0 = torch.round(torch.log2(edges[0]))
         idx = (exponent - 1 - k0) * m + torch.floor((2 * mantissa - 1) * m)
     return idx.clamp(0, n - 1).long()
+
+
+#: ``(low, high, m, first, n, K)`` of a uniform partition with power-of-two ``m``.
+UniformLayout = tuple[float, float, int, int, int, int]
+
+
+def uniform_code(x: Tensor, low: float, high: float, m: int, first: int, n: int, K: int):
+    """(clamped input, segment, code ``q``) of HG inputs on a uniform partition, in ``x``'s dtype.
+
+    Segments are ``[(first + i)/m, (first + i + 1)/m)``, ``i < n``, ``m`` a power of two. The
+    float64 route (:meth:`HGNeuron._route`) computes ``q = floor((clamp(x) - left) 2**K m)``;
+    here ``j = floor(clamp(x) m 2**K)`` (a power-of-two scaling of a float, then a floor: exact)
+    and ``q = min(j - (first + seg) 2**K, 2**K - 1)``. ``j`` and ``(first + seg) 2**K`` are
+    exactly representable integers whose difference is an integer in ``[0, 2**K]``, so the IEEE
+    subtraction is exact and ``q`` is the exact floor, in float32 as in float64. The float64
+    route computes the exact floor too (``clamp(x) - left`` is exact in float64 except for
+    ``|x| < 2**-30 / m`` just below an edge at 0, where both land on the cap ``2**K - 1``): M4,
+    tested for every edge, its float32 neighbours and tiny inputs.
+    """
+    clamped = x.clamp(low, high)
+    seg = (torch.floor(clamped * m) - first).clamp(0, n - 1)
+    j = torch.floor(clamped * float(m * 2**K))
+    q = (j - (seg + first) * float(2**K)).clamp(max=2.0**K - 1)
+    return clamped, seg, q
+
+
+def uniform_value(
+    x: Tensor, offset64: Tensor, delta64: Tensor, layout: UniformLayout
+) -> tuple[Tensor, Tensor]:
+    """(HG output in ``x``'s dtype, inputs clamped) on a uniform partition; one pass compiled.
+
+    Gate and code in ``x``'s float dtype (exact, :func:`uniform_code`); ``offset + delta q`` is a
+    dyadic number of up to 41 bits (the fit's snapping), so that multiply-add runs in float64
+    (``delta q`` is exact: no contraction can change it) and rounds once, as the float64 closed
+    form then cast to ``x.dtype`` does. NaN inputs give NaN (the caller checks finiteness first).
+    """
+    clamped, seg, q = uniform_code(x, *layout)
+    index = seg.nan_to_num(0.0).long()
+    value = torch.addcmul(offset64[index], delta64[index], q.double())
+    return value.to(x.dtype), (clamped != x).sum()
 
 
 class HGNeuron(SpikingNeuron):
@@ -147,9 +188,24 @@ class HGNeuron(SpikingNeuron):
         above = a > self._high
         return above if self.symmetry == "even" else above | (a < self._low)
 
+    def uniform_layout(self) -> UniformLayout | None:
+        """The layout of a uniform partition with power-of-two ``m`` (no symmetry), else None."""
+        if self.symmetry != "none" or self.partition is None:
+            return None
+        kind, m = self.partition
+        if kind != "uniform" or m & (m - 1):
+            return None
+        return self._low, self._high, m, round(self._low * m), self.delta.numel(), self.K
+
     def forward(self, x: Tensor) -> Tensor:
         if self.mode is Mode.FAST:
             check_finite(x, self.site)
+            layout = self.uniform_layout()
+            if x.dtype == torch.float32 and layout is not None and compiled.wanted(x):
+                args = (x, self._offset64, self._delta64, layout)
+                value, outside = compiled.run("hg_uniform", uniform_value, *args)
+                self.n_clamped += outside
+                return value
             return self.closed_form(x, tally=True)[0].to(x.dtype)
         self.n_clamped += int(self.out_of_range(x).sum())
         return super().forward(x)

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from las.modes import Mode
+from las.neurons import compiled
 from las.neurons.base import (
     SpikingNeuron,
     ThresholdLike,
@@ -73,6 +74,31 @@ def bit_serial_closed_form(
     return torch.copysign(q * (tau * 2.0**-T), x), popcount(q.long()) if count else None
 
 
+def fused_code_value(x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool) -> Tensor:
+    """The M1 (``out`` None) or M2 closed form value of float32 ``x``; one pass when compiled.
+
+    The same operations as :func:`code_units` and :func:`bit_serial_closed_form` in float32,
+    with the float64 re-check of quotients landing on an integer applied branch-free (its
+    products ``q tau`` and ``|x| 2**T`` are exact: 24 x 24 bits in float64). ``dyadic``: every
+    threshold is a power of two, the quotient is exact and the re-check cannot fire.
+    """
+    magnitude = x.abs()
+    tau = nor if out is None else torch.where(magnitude >= nor, out, nor)
+    units = magnitude * 2.0**T / tau
+    q = torch.floor(units)
+    if not dyadic:
+        landed = (q == units) & (q > 0)
+        over = q.double() * tau.double() > magnitude.double() * 2.0**T
+        q = q - (landed & over).to(q.dtype)
+    q = torch.clamp(q, max=2.0**T - 1)
+    return torch.copysign(q * (tau * 2.0**-T), x)
+
+
+def is_dyadic(*taus: Tensor) -> bool:
+    """Whether every entry of the thresholds is a power of two."""
+    return all(bool(torch.frexp(t)[0].abs().eq(0.5).all()) for t in taus)
+
+
 class MTNeuron(SpikingNeuron):
     """Multi-threshold neuron (M1): step ``t`` fires weight ``tau * 2**-t``.
 
@@ -105,6 +131,18 @@ class MTNeuron(SpikingNeuron):
     def effective_tau(self, x: Tensor) -> Tensor:
         """The float64 threshold applied to each element of ``x``, broadcast to its shape."""
         return self.threshold(x, x.double().abs()).expand(x.shape)
+
+    def fused_thresholds(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(threshold, None) for :func:`fused_code_value` on float32 ``x`` (shape-checked)."""
+        return threshold_for(self.tau, x, "tau", torch.float32), None
+
+    def fused_value(self, x: Tensor) -> Tensor | None:
+        """The fast-mode output as one fused pass, for float32 ``x`` and ``T <= 24``; else None."""
+        if x.dtype != torch.float32 or self.T > 24 or not compiled.wanted(x):
+            return None
+        nor, out = self.fused_thresholds(x)
+        dyadic = is_dyadic(nor) if out is None else is_dyadic(nor, out)
+        return compiled.run("mt", fused_code_value, x, nor, out, self.T, dyadic)
 
     def _widen(self, x: Tensor) -> tuple[Tensor, Tensor]:
         wide = x.to(compute_dtype(x, self.T))

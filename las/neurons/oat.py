@@ -58,6 +58,12 @@ class OATNeuron(MTNeuron):
         """``M_out``: True where ``|x| >= theta_nor`` (routed to the outlier sub-neuron)."""
         return x.double().abs() >= threshold_for(self.tau, x, "theta_nor")
 
+    def fused_thresholds(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        return (
+            threshold_for(self.tau, x, "theta_nor", torch.float32),
+            threshold_for(self.theta_out, x, "theta_out", torch.float32),
+        )
+
     def threshold(self, x: Tensor, magnitude: Tensor) -> Tensor:
         nor = threshold_for(self.tau, x, "theta_nor", magnitude.dtype)
         out = threshold_for(self.theta_out, x, "theta_out", magnitude.dtype)

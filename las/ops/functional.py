@@ -12,6 +12,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from las.modes import Mode
+from las.ops import fused
 from las.ops.backend import Sim
 
 SoftmaxOffset = Literal["max", "first"]
@@ -37,7 +39,14 @@ def spiking_softmax(
             subtracts the first score (a linear map, the "data offset").
         keep: optional boolean mask broadcastable to ``scores``; False entries (masked keys) get no
             synapse: they are gated out before and after the exponential.
+
+    In fast mode a large float32 map takes :func:`las.ops.fused.attention_softmax`, the same
+    closed forms in two fused passes (bit for bit the same result).
     """
+    if sim.mode is Mode.FAST and fused.applies(scores, exp, reciprocal, probability):
+        out = fused.attention_softmax(scores, exp, reciprocal, probability, offset, keep)
+        if out is not None:
+            return out
     if offset == "max":
         acc = sim.accumulate(scores)
         if keep is not None:

@@ -1,0 +1,283 @@
+"""Speed of the converted model vs the original at several lengths, in one run (issue #13).
+
+    python bench/bench_speed.py                      # SmolLM2-135M + MiniLM, all lengths
+    python bench/bench_speed.py --quick              # tiny random LLaMA and BERT, seconds
+    python bench/bench_speed.py --profile 512 2048   # + torch.profiler top ops (SmolLM2, fast)
+
+Per model and batch shape: the original forward and the converted forward in ``fast`` mode on the
+same token batch, timed interleaved (round-robin medians after a warm-up, ``measure.time_cases``),
+so background load hits both alike; the ratio is the number that counts, never an absolute time.
+Spike mode (T=16) runs at a short length against the original on the same batch; its peak extra
+memory is measured in a fresh subprocess with the kernel's peak-RSS counter reset right before one
+forward (after a warm-up), minus the original's, in units of one spike train of the largest
+activation (``T * B * n * max(intermediate, heads * n) * 4`` bytes). Calibration time (collect +
+thresholds + HG fit) is reported per calibration token (not when ``BENCH_CALIBRATION_CACHE``
+names a folder holding a calibration saved by an earlier run, which is then reused). Prints
+Markdown; writes ``bench/out/speed.json`` (and ``bench/out/profile_<n>.txt`` with ``--profile``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from measure import Case, peak_extra_rss, run_json_child, time_cases
+
+OUT = Path(__file__).resolve().parent / "out"
+ASSETS = Path.home() / ".cache" / "las-test-assets"
+T = 16
+#: (model, [(batch, tokens), ...]) timed in fast mode; goal 1.5x everywhere.
+FAST_CASES = {
+    "smollm2": [(1, 128), (1, 512), (1, 2048), (4, 256)],
+    "minilm": [(8, 128)],
+}
+SPIKE_CASE = ("smollm2", (1, 64))
+QUICK_CASES = {"tiny": [(1, 64), (1, 256)]}
+
+
+def load_model(name: str):
+    """(model, tokenizer) of a bench model, offline."""
+    from las.arch.tiny import byte_tokenizer, tiny_model
+    from las.models import ModelSpec, load
+
+    if name == "tiny":
+        return tiny_model("llama"), byte_tokenizer()
+    if name == "tiny_bert":
+        return tiny_model("bert"), byte_tokenizer()
+    spec = {
+        "smollm2": ModelSpec(name="smollm2_135m", source="embedded", id="smollm2-135m"),
+        "minilm": ModelSpec(name="minilm_l6", source="embedded", id="minilm-l6-v2", task="encoder"),
+    }[name]
+    loaded = load(spec, ASSETS if ASSETS.exists() else None)
+    return loaded.model, loaded.tokenizer
+
+
+def build(name: str):
+    """(original, converted in fast mode, calibration seconds, calibration tokens)."""
+    from las import ConversionConfig, convert_model, data
+    from las.calibration import calibrate_model
+
+    model, tokenizer = load_model(name)
+    model.eval()
+    cfg = data.data_config("embedded_prose")
+    batches = list(data.calibration_batches(tokenizer, cfg))
+    tokens = sum(
+        int(b["attention_mask"].sum()) if "attention_mask" in b else b["input_ids"].numel()
+        for b in batches
+    )
+    cache = os.environ.get("BENCH_CALIBRATION_CACHE")
+    cached = Path(cache) / f"{name}.pt" if cache else None
+    if cached is not None and cached.exists():
+        return model, convert_model(model, torch.load(cached, weights_only=False)), None, tokens
+    start = time.perf_counter()
+    calibration, _ = calibrate_model(model, batches)
+    seconds = time.perf_counter() - start
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(calibration, cached)
+    return model, convert_model(model, calibration, ConversionConfig(T=T)), seconds, tokens
+
+
+def token_batch(model, batch: int, length: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(batch * 100003 + length)
+    vocab = min(int(model.config.vocab_size), 30000)
+    return torch.randint(5, vocab, (batch, length), generator=generator)
+
+
+def activation_train_bytes(model, batch: int, length: int) -> int:
+    """Bytes of one float32 T-step train of the largest activation of one layer."""
+    cfg = model.config
+    widest = max(int(getattr(cfg, "intermediate_size", 0)), cfg.num_attention_heads * length)
+    return T * batch * length * widest * 4
+
+
+def child(name: str, which: str, mode: str, batch: int, length: int) -> None:
+    """Subprocess body: one forward after a warm-up, peak-RSS counter reset right before it."""
+    from las.ops import set_mode
+
+    ann, snn, _, _ = build(name)
+    set_mode(snn, mode)
+    model = ann if which == "ann" else snn
+    ids = token_batch(ann, batch, length)
+    with torch.inference_mode():
+        model(ids)
+        gc.collect()
+        report = peak_extra_rss(lambda: model(ids))
+    print(json.dumps(report))
+
+
+def profile(snn, ann, length: int, rows: int = 25) -> str:
+    """torch.profiler tables (top ops by self CPU time) of one fast forward and one original.
+
+    Each model runs once before (a warm-up: compiles) unless ``length > 1024`` and fusion is off.
+    """
+    try:
+        from las.neurons import compiled
+
+        fused = compiled.ENABLED
+    except ImportError:  # a tree from before the fused closed forms
+        fused = False
+
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    ids = token_batch(ann, 1, length)
+    text = []
+    for label, model in (("converted (fast)", snn), ("original", ann)):
+        with torch.inference_mode():
+            if length <= 1024 or fused:
+                model(ids)
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                model(ids)
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+        text.append(f"## SmolLM2-135M 1x{length}, {label}\n\n```\n{table}\n```\n")
+    return "\n".join(text)
+
+
+def repeats_for(tokens: int, base: int) -> int:
+    """Fewer repeats for long sequences (at least 1)."""
+    return max(1, base if tokens <= 512 else base // 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", type=int, nargs="*", default=[])
+    parser.add_argument("--no-spike", action="store_true")
+    parser.add_argument("--profile-only", action="store_true", help="no timings, --profile only")
+    parser.add_argument("--models", nargs="*")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (see bench/README)")
+    parser.add_argument("--child", nargs=5)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.child:
+        name, which, mode, batch, length = args.child
+        child(name, which, mode, int(batch), int(length))
+        return
+    from las.ops import set_mode
+
+    cases = QUICK_CASES if args.quick else FAST_CASES
+    if args.models:
+        cases = {m: cases[m] for m in args.models}
+    OUT.mkdir(exist_ok=True)
+    rows, calib, spike = [], {}, None
+    for name, shapes in cases.items():
+        torch.manual_seed(0)
+        ann, snn, seconds, tokens = build(name)
+        if seconds is not None:
+            calib[name] = {
+                "seconds": seconds,
+                "tokens": tokens,
+                "ms_per_token": 1e3 * seconds / tokens,
+            }
+        for batch, length in [] if args.profile_only else shapes:
+            ids = token_batch(ann, batch, length)
+            with torch.inference_mode():
+                stats, _ = time_cases(
+                    {
+                        "ann": Case(lambda m=ann, i=ids: m(i), repeats_for(length, args.repeats)),
+                        "snn": Case(lambda m=snn, i=ids: m(i), repeats_for(length, args.repeats)),
+                    }
+                )
+            ms = {k: 1e3 * v["median_s"] for k, v in stats.items()}
+            rows.append(
+                {
+                    "model": name,
+                    "batch": batch,
+                    "tokens": length,
+                    **ms,
+                    "ratio": ms["snn"] / ms["ann"],
+                }
+            )
+            print(
+                f"{name} {batch}x{length}: {ms['ann']:.1f} ms vs {ms['snn']:.1f} ms "
+                f"({ms['snn'] / ms['ann']:.2f}x)",
+                flush=True,
+            )
+        spike_name, (sb, sn) = ("tiny", (1, 32)) if args.quick else SPIKE_CASE
+        if name == spike_name and not (args.no_spike or args.profile_only):
+            ids = token_batch(ann, sb, sn)
+            with torch.inference_mode():
+                set_mode(snn, "spike")
+                stats, _ = time_cases(
+                    {
+                        "ann": Case(lambda m=ann, i=ids: m(i), 3),
+                        "snn": Case(lambda m=snn, i=ids: m(i), 3),
+                    }
+                )
+                set_mode(snn, "fast")
+            ms = {k: 1e3 * v["median_s"] for k, v in stats.items()}
+            threads = ["--threads", str(torch.get_num_threads())]
+            mem = {
+                w: run_json_child(__file__, [*threads, "--child", name, w, m, str(sb), str(sn)])
+                for w, m in (("ann", "fast"), ("snn", "spike"))
+            }
+            extra = mem["snn"]["extra_bytes"] - mem["ann"]["extra_bytes"]
+            spike = {
+                "model": name,
+                "batch": sb,
+                "tokens": sn,
+                **ms,
+                "ratio": ms["snn"] / ms["ann"],
+                "memory": mem,
+                "extra_trains": extra / activation_train_bytes(ann, sb, sn),
+            }
+        if name in ("smollm2", "tiny") and args.profile:
+            for length in args.profile:
+                (OUT / f"profile_{length}.txt").write_text(profile(snn, ann, length))
+        del ann, snn
+        gc.collect()
+    result = {
+        "threads": torch.get_num_threads(),
+        "fast": rows,
+        "spike": spike,
+        "calibration": calib,
+    }
+    (OUT / "speed.json").write_text(json.dumps(result, indent=2))
+    print(render(result))
+
+
+def render(result: dict) -> str:
+    lines = [
+        f"torch {torch.__version__}, {result['threads']} threads, float32, CPU",
+        "",
+        "| model | batch x tokens | original ms | converted ms | ratio | goal |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["fast"]:
+        ok = "ok" if r["ratio"] <= 1.5 else "above"
+        lines.append(
+            f"| {r['model']} (fast) | {r['batch']}x{r['tokens']} | {r['ann']:.1f} | "
+            f"{r['snn']:.1f} | {r['ratio']:.2f}x | <= 1.5x ({ok}) |"
+        )
+    s = result["spike"]
+    if s:
+        ok = "ok" if s["ratio"] <= T else "above"
+        lines.append(
+            f"| {s['model']} (spike, T={T}) | {s['batch']}x{s['tokens']} | "
+            f"{s['ann']:.1f} | {s['snn']:.1f} | {s['ratio']:.1f}x | <= {T}x ({ok}) |"
+        )
+        lines += [
+            "",
+            f"Spike-mode peak extra memory over the original: "
+            f"{s['extra_trains']:.2f} spike trains (goal <= 2).",
+        ]
+    lines += [
+        "",
+        "| model | calibration tokens | calibration s | ms per token |",
+        "|---|---|---|---|",
+    ]
+    for name, c in result["calibration"].items():
+        lines.append(f"| {name} | {c['tokens']} | {c['seconds']:.1f} | {c['ms_per_token']:.2f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The attention map's softmax in fast mode as two fused element-wise passes (M5 softmax, M6).
+
+:func:`las.ops.functional.spiking_softmax` is the definition: one function of a backend for both
+modes. On the ``n x n`` attention map its fast mode is a chain of some forty element-wise tensor
+operations (row max, shift, gate, the HG exp closed form in float64, the product with the row's
+inverse, the MT(tau = 1) code of each probability), each a full pass over the map. This module
+evaluates the same closed forms in two fused passes (:mod:`las.neurons.compiled`) on the device
+the tensors live on:
+
+1. :func:`exp_map`: offset, gate, HG exp, gate (and the clamp count);
+2. :func:`probability_code`: ``e * (1/sum)``, then the MT code.
+
+The row sum and the HG 1/x of the row sums stay eager, exactly as the generic path computes them
+(a compiled reduction could sum in another order). Contract, tested bit for bit against the
+generic path (``tests/ops/test_fused.py``): :func:`attention_softmax` returns the very tensor
+the generic fast mode returns, raises the same errors and tallies the same clamp counts.
+
+Numerics (M4, M1): the HG gate and code in float32, exact (:func:`las.neurons.hg.uniform_value`);
+the segment's output ``offset + delta q`` (up to 41 bits) in float64 registers, rounded once;
+the MT code by :func:`las.neurons.mt.fused_code_value` (branch-free exact re-check).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from las.neurons import compiled
+from las.neurons.hg import HGNeuron, uniform_value
+from las.neurons.mt import MTNeuron, fused_code_value, is_dyadic
+
+#: Maps with fewer elements run the generic path (its neurons may still be fused one by one).
+COMPILE_MIN_ELEMENTS = 1 << 18
+
+
+def exp_map(
+    scores: Tensor,
+    keep: Tensor | None,
+    first_offset: bool,
+    offset64: Tensor,
+    delta64: Tensor,
+    layout: tuple[float, float, int, int, int, int],
+) -> tuple[Tensor, Tensor]:
+    """Pass 1: ``(e, clamped count)`` of the offset, gated scores through HG exp.
+
+    Same tensor operations as the generic fast path (:func:`las.ops.functional.spiking_softmax`
+    with ``FastSim``), element by element; where an input of the exp is not finite ``e`` is NaN
+    (so the row sums tell the caller, without a second reduction over the map).
+    """
+    if first_offset:
+        shifted = scores - scores[..., :1]
+    else:
+        masked = scores if keep is None else scores.masked_fill(~keep, float("-inf"))
+        reference = masked.amax(-1, keepdim=True)
+        reference = torch.where(torch.isfinite(reference), reference, torch.zeros_like(reference))
+        shifted = scores - reference
+    if keep is not None:
+        gate = keep.to(scores.dtype)
+        shifted = shifted * gate
+    e, outside = uniform_value(shifted, offset64, delta64, layout)
+    if keep is not None:
+        e = e * gate
+    return torch.where(torch.isfinite(shifted), e, float("nan")), outside
+
+
+def probability_code(e: Tensor, inverse: Tensor, tau: Tensor, T: int, dyadic: bool) -> Tensor:
+    """Pass 2: the MT code value (M1) of ``e * inverse`` (:func:`fused_code_value`)."""
+    return fused_code_value(e * inverse, tau, None, T, dyadic)
+
+
+def applies(scores: Tensor, exp: nn.Module, reciprocal: nn.Module, probability: nn.Module) -> bool:
+    """Whether :func:`attention_softmax` replaces the generic fast path for these inputs."""
+    return (
+        compiled.wanted(scores, COMPILE_MIN_ELEMENTS)
+        and scores.dtype == torch.float32
+        and type(probability) is MTNeuron
+        and probability.T <= 24
+        and probability.tau.numel() == 1
+        and type(exp) is HGNeuron
+        and exp.uniform_layout() is not None
+    )
+
+
+def attention_softmax(
+    scores: Tensor,
+    exp: HGNeuron,
+    reciprocal: nn.Module,
+    probability: MTNeuron,
+    offset: str,
+    keep: Tensor | None,
+    fuse: bool = True,
+) -> Tensor | None:
+    """The fast-mode softmax of :func:`las.ops.functional.spiking_softmax`, fused.
+
+    Returns None when a non-finite value appears (the caller then runs the generic path, which
+    raises the error naming the site). ``fuse=False`` runs the same passes eagerly (tests).
+    """
+    run = compiled.run if fuse else (lambda _name, fn, *args: fn(*args))
+    tables = (exp._offset64, exp._delta64, exp.uniform_layout())
+    e, outside = run("exp", exp_map, scores, keep, offset == "first", *tables)
+    total = e.sum(-1, keepdim=True)
+    if not bool(torch.isfinite(total).all()):
+        return None
+    if keep is not None:
+        total = total + (~keep.any(-1, keepdim=True)).to(scores.dtype)
+    inverse = reciprocal(total)
+    tau = probability.tau.to(device=scores.device, dtype=scores.dtype)
+    dyadic = is_dyadic(tau)
+    exp.n_clamped += outside
+    # e and the inverse are finite (checked; HG outputs are), so p is: no check needed
+    return run("probability", probability_code, e, inverse, tau, probability.T, dyadic)

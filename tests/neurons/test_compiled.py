@@ -1,0 +1,76 @@
+"""Fused (compiled) fast-mode closed forms equal the eager ones bit for bit (M1, M2, M4, M6)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from las.fitting import fit_hg_neuron
+from las.neurons import MTNeuron, OATNeuron, compiled
+from las.neurons.mt import fused_code_value, is_dyadic
+
+SHAPE = (32, 1024)  # compiled.MIN_ELEMENTS elements
+
+
+def eager(neuron, x):
+    """The eager fast-mode output (fusion switched off)."""
+    enabled, compiled.ENABLED = compiled.ENABLED, False
+    try:
+        return neuron(x)
+    finally:
+        compiled.ENABLED = enabled
+
+
+def hard_inputs(tau: torch.Tensor, T: int, gen) -> torch.Tensor:
+    """Random values, exact code multiples ``k tau / 2**T`` (quotients landing on integers), their
+    float32 neighbours, values at and beyond the thresholds, zeros and tiny values."""
+    x = torch.randn(SHAPE, generator=gen) * tau * 0.7
+    k = torch.randint(1, 2**T, SHAPE, generator=gen).float()
+    multiples = k * (tau * 2.0**-T)
+    x[:8] = multiples[:8]
+    x[8:12] = torch.nextafter(multiples[8:12], torch.tensor(0.0))
+    x[12:14] = -multiples[12:14]
+    x[14] = tau.expand(SHAPE)[14] * torch.linspace(0.9, 1.1, SHAPE[1])
+    x[15, :4] = torch.tensor([0.0, -0.0, 1e-30, -1e-40])
+    return x
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.7, "channels"])
+def test_fused_mt_equals_the_closed_form(tau):
+    gen = torch.Generator().manual_seed(0)
+    tau = torch.rand(SHAPE[1], generator=gen) + 0.3 if tau == "channels" else torch.tensor(tau)
+    neuron = MTNeuron(tau, T=16)
+    x = hard_inputs(neuron.tau, 16, gen)
+    assert compiled.wanted(x)
+    want = eager(neuron, x)
+    assert torch.equal(neuron.fused_value(x), want)
+    assert torch.equal(neuron(x), want)
+    nor, _ = neuron.fused_thresholds(x)
+    assert torch.equal(fused_code_value(x, nor, None, 16, is_dyadic(nor)), want)  # eager
+
+
+def test_fused_oat_equals_the_closed_form():
+    gen = torch.Generator().manual_seed(1)
+    nor = torch.rand(SHAPE[1], generator=gen) * 0.5 + 0.1
+    neuron = OATNeuron(nor, nor * 9.7, T=12)
+    x = torch.cat([hard_inputs(neuron.tau, 12, gen), hard_inputs(neuron.theta_out, 12, gen)])
+    want = eager(neuron, x)
+    assert torch.equal(neuron(x), want)
+    assert neuron.fused_value(x.double()) is None  # float64 stays eager
+    assert neuron.fused_value(x[:2]) is None  # small tensors stay eager
+
+
+@pytest.mark.parametrize(("name", "low", "high"), [("silu", -8, 8), ("exp", -12.5, 0)])
+def test_fused_hg_equals_the_closed_form(name, low, high):
+    neuron = fit_hg_neuron(name, low, high)[0]
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(SHAPE, generator=gen) * (high - low + 6) + low - 3
+    edges = neuron.edges.float()
+    x[0, : edges.numel()] = edges
+    x[1, : edges.numel()] = torch.nextafter(edges, torch.tensor(-1e9))
+    x[2, :4] = torch.tensor([0.0, -0.0, -1e-30, 1e-40])
+    want = eager(neuron, x)
+    clamped = int(neuron.n_clamped)
+    neuron.reset()
+    assert torch.equal(neuron(x), want)
+    assert int(neuron.n_clamped) == clamped > 0

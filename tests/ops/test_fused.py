@@ -1,0 +1,112 @@
+"""The fused fast-mode softmax (las.ops.fused) equals the generic fast path bit for bit (M5, M6)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from las.errors import NonFiniteActivationError
+from las.fitting import fit_hg_neuron
+from las.neurons import MTNeuron, compiled
+from las.neurons.hg import uniform_code
+from las.ops import fused
+from las.ops.backend import FastSim
+from las.ops.functional import spiking_softmax
+from tests.ops.helpers import softmax_neurons
+
+
+def generic(scores, neurons, offset="max", keep=None):
+    """The generic fast path (the fused one switched off)."""
+    enabled, compiled.ENABLED = compiled.ENABLED, False
+    try:
+        return spiking_softmax(FastSim(), scores, **neurons, offset=offset, keep=keep)
+    finally:
+        compiled.ENABLED = enabled
+
+
+def edge_inputs(neuron) -> torch.Tensor:
+    """Every edge, its float32 neighbours, tiny values, the bounds and beyond, random points."""
+    edges = neuron.edges
+    up = torch.nextafter(edges, torch.tensor(float("inf")))
+    down = torch.nextafter(edges, torch.tensor(float("-inf")))
+    tiny = torch.tensor([0.0, -0.0, 1e-30, -1e-30, 1e-40, -1e-40, 2.0**-31, -(2.0**-31)])
+    low, high = neuron.bounds
+    gen = torch.Generator().manual_seed(0)
+    rand = torch.rand(1 << 16, generator=gen) * (high - low + 4) + low - 2
+    return torch.cat([edges, up, down, tiny, torch.tensor([low, high]), rand]).float()
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"), [("exp", -16, 0), ("exp", -5.5, 0), ("silu", -8, 8)]
+)
+def test_uniform_code_is_the_float64_route(name, low, high):
+    neuron = fit_hg_neuron(name, low, high)[0]
+    layout = neuron.uniform_layout()
+    assert layout is not None
+    x = edge_inputs(neuron)
+    seg64, units64 = neuron._route(x)
+    _, seg, q = uniform_code(x, *layout)
+    assert seg.dtype == torch.float32
+    assert torch.equal(seg.long(), seg64)
+    assert torch.equal(q.double(), torch.floor(units64))
+
+
+def masks(n: int):
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    padded = causal.clone().expand(2, 1, n, n).clone()
+    padded[1, :, :3] = False  # fully masked rows (left padding): probabilities exactly 0
+    padded[1, :, :, :2] = False
+    return {"none": None, "causal": causal, "padded": padded}
+
+
+@pytest.mark.parametrize("offset", ["max", "first"])
+@pytest.mark.parametrize("mask", ["none", "causal", "padded"])
+@pytest.mark.parametrize("tau", [1.0, 0.7])
+def test_fused_passes_equal_the_generic_path(offset, mask, tau):
+    gen = torch.Generator().manual_seed(1)
+    n = 24
+    scores = torch.randn(2, 3, n, n, generator=gen) * 4
+    scores[0, 0, 0, :4] = torch.tensor([2.0, 2.0, -40.0, 0.5])  # ties, a clamped score
+    keep = masks(n)[mask]
+    neurons = softmax_neurons(scores)
+    neurons["probability"] = MTNeuron(tau)
+    want = generic(scores, neurons, offset, keep)
+    clamped = int(neurons["exp"].n_clamped)
+    neurons["exp"].reset()
+    got = fused.attention_softmax(scores, **neurons, offset=offset, keep=keep, fuse=False)
+    assert torch.equal(got, want)
+    assert int(neurons["exp"].n_clamped) == clamped
+
+
+def test_compiled_softmax_equals_the_generic_path():
+    gen = torch.Generator().manual_seed(2)
+    n = 384  # 2 x 2 x 384 x 384 elements: above COMPILE_MIN_ELEMENTS
+    scores = torch.randn(2, 2, n, n, generator=gen) * 3
+    keep = masks(n)["padded"]
+    neurons = softmax_neurons(scores)
+    assert fused.applies(scores, **neurons)
+    want = generic(scores, neurons, "max", keep)
+    clamped = int(neurons["exp"].n_clamped)
+    neurons["exp"].reset()
+    got = spiking_softmax(FastSim(), scores, **neurons, offset="max", keep=keep)
+    assert torch.equal(got, want)
+    assert int(neurons["exp"].n_clamped) == clamped
+
+
+def test_non_finite_scores_take_the_generic_path_and_raise():
+    scores = torch.randn(1, 1, 8, 8)
+    scores[0, 0, 3, 1] = float("nan")
+    neurons = softmax_neurons(scores.nan_to_num())
+    assert fused.attention_softmax(scores, **neurons, offset="max", keep=None, fuse=False) is None
+    with pytest.raises(NonFiniteActivationError):
+        generic(scores, neurons)
+
+
+def test_applies_only_where_the_closed_forms_are_fused():
+    scores = torch.zeros(1, 1, 1024, 1024)
+    neurons = softmax_neurons(torch.randn(4, 4))
+    assert fused.applies(scores, **neurons)
+    assert not fused.applies(scores.double(), **neurons)
+    assert not fused.applies(scores[..., :16, :16], **neurons)
+    octave = {**neurons, "exp": fit_hg_neuron("reciprocal", 1.0, 8.0)[0]}
+    assert not fused.applies(scores, **octave)
