@@ -179,7 +179,9 @@ def baseline_table(
             table[f"{task} {metric} verdict"] = [verdicts.get(k, "-") for k in keys]
     table["_order"] = table["method"].map(METHOD_ORDER)
     table = table.sort_values(["model", "T", "_order"], na_position="first", kind="stable")
-    return table.drop(columns="_order").reset_index(drop=True)
+    first = [c for c in columns if c in table.columns]
+    rest = [c for c in table.columns if c not in (*first, "_order")]
+    return table[[*first, *rest]].reset_index(drop=True)
 
 
 def energy_table(sites: pd.DataFrame, model: str) -> pd.DataFrame:
