@@ -9,6 +9,12 @@ calibrated per-channel ``theta`` and initial potential (Stage 2). Every other si
 of LAS with float operands and the exact softmax, so that ``QK^T`` and ``PV`` are counted like
 LAS's ANN side), the norms and the projections compute in float, and their work is counted as
 MACs and float functions on both sides of the ratio.
+
+Modes (M6): ``fast`` (what evaluation and energy use) evaluates each IF neuron's closed form on
+its accumulated input. In ``spike`` mode a plain FFN's IF neuron emits its own T-step train (an
+OAT-site encoding); a gated FFN's sits where LAS's HG neuron sits, so the operator steps it like
+one (the difference of its outputs on the running sums): the accumulated output, hence every
+result, is the same, but that per-step train is not the IF neuron's own.
 """
 
 from __future__ import annotations
