@@ -17,7 +17,7 @@ import pandas as pd
 
 from las import data
 from las.config import Str, plain, typed
-from las.converted import MANIFEST, ConvertedModel
+from las.converted import CALIBRATION_TEXT, MANIFEST, ConvertedModel, method_of
 from las.energy import EnergyConfig, count_spikes, energy_ratio, site_table
 from las.fidelity import compare_causal, compare_encoder
 from las.models import ModelSpec
@@ -29,8 +29,9 @@ from las.stage import Input, StageConfig, StageContext, StageResult, entry_point
 class EvaluateConfig(StageConfig, stage="evaluate", paths=("converted",)):
     """``conf/evaluate.yaml``: the converted model, the held-out text, the energy constants.
 
-    ``data`` must split documents as the statistics' ``collect`` run did (checked): evaluation
-    text is then never calibration text.
+    ``data`` must split documents as the stages that read the calibration text did (checked:
+    ``collect``; for FAS ``finetune_qcfs`` and ``calibrate_fas``): evaluation text is then never
+    calibration text.
     """
 
     model: ModelSpec
@@ -40,7 +41,8 @@ class EvaluateConfig(StageConfig, stage="evaluate", paths=("converted",)):
 
     def inputs(self) -> dict[str, Input]:
         expect = {"convert.model": plain(self.model)}
-        expect |= {f"collect.data.{k}": v for k, v in self.data.split_key().items()}
+        for stage in CALIBRATION_TEXT.get(method_of(self.converted), ("collect",)):
+            expect |= {f"{stage}.data.{k}": v for k, v in self.data.split_key().items()}
         return {"converted": Input(Path(self.converted) / MANIFEST, "convert", expect)}
 
 

@@ -39,7 +39,7 @@ class EvaluateTasksConfig(StageConfig, stage="evaluate_tasks", paths=("converted
             )
 
     def inputs(self) -> dict[str, Input]:
-        expect = {"convert.model": plain(self.model)}
+        expect = {"convert.model": plain(self.model), "convert.method.name": self.method.name}
         return {"converted": Input(Path(self.converted) / MANIFEST, "convert", expect)}
 
 

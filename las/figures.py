@@ -11,6 +11,8 @@ thresholds (``results/{experiment}/{model}/calibrate/{calibration}/thresholds.cs
   hidden-state relative error and minimum embedding cosine (encoders);
 * ``energy_vs_threshold_scale``: ``E_SNN / E_ANN`` and the same fidelity metrics against the
   threshold scale s (ablations scale0p5, scale2, scale4 and the full method, s = 1);
+* ``baselines_vs_T``: ``E_SNN / E_ANN``, top-1 agreement and perplexity ratio against T for
+  LAS, FAS and naive (:func:`las.reporting.baseline_rows`), one line per model and method;
 * ``firing_rates_<model>``: firing rate and energy ratio per layer (:func:`las.energy.plot_layers`);
 * ``outliers_<model>``: outlier fraction and ``theta_out / theta_nor`` per site, in model order.
 
@@ -33,6 +35,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
+from las import reporting
 from las.energy import plot_layers
 from las.records import load_records, locate
 
@@ -173,6 +176,20 @@ def ablation_plot(name: str, records: pd.DataFrame, ablations: Iterable[str], x:
     return Plot(name, rows, tuple(Panel(x, m, log_x=True, log_y=m in LOG_Y) for m in shown))
 
 
+def baseline_plot(records: pd.DataFrame) -> Plot:
+    """Energy ratio and causal-LM fidelity against T, one line per (model, method)."""
+    rows = reporting.baseline_rows(records)
+    metrics = [m for m in (ENERGY, "top1_agreement", "perplexity_ratio") if m in rows.columns]
+    rows = rows.dropna(subset=[m for m in metrics if m != ENERGY] or None)
+    if rows.empty or not metrics:
+        return Plot("baselines_vs_T", pd.DataFrame())
+    rows = rows[["model", "method", "T", *metrics]].copy()
+    rows["series"] = rows["model"] + ": " + rows["method"]
+    rows = rows.sort_values(["series", "T"], kind="stable").reset_index(drop=True)
+    panels = tuple(Panel("T", m, hue="series", log_x=True, log_y=m in LOG_Y) for m in metrics)
+    return Plot("baselines_vs_T", rows, panels)
+
+
 def outlier_plot(model: str, thresholds: pd.DataFrame) -> Plot:
     """Outlier fraction and ``theta_out / theta_nor`` per site of a ``thresholds.csv``."""
     rows = thresholds[["site", "theta_nor", "theta_out", "outlier_fraction"]].copy()
@@ -194,12 +211,14 @@ def plots(
 
     Figures without data are kept with empty rows; :func:`write_figures` skips them.
     """
-    records = load_records(list(evaluate), "evaluate")
+    every = load_records(list(evaluate), "evaluate")
+    records = every
     if "calibration" in records.columns:
         records = records[records["calibration"] == calibration]
     figures = [
         ablation_plot("accuracy_vs_T", records, T_ABLATIONS, "T"),
         ablation_plot("energy_vs_threshold_scale", records, SCALE_ABLATIONS, "threshold_scale"),
+        baseline_plot(every),
     ]
     figures += [Plot(f"firing_rates_{m}", t) for m, t in tables(spikes, "evaluate", calibration)]
     figures += [outlier_plot(m, t) for m, t in tables(thresholds, "calibrate", calibration)]

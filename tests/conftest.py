@@ -48,3 +48,11 @@ def chain(tmp_path_factory):
     from tests.stage_chain import run_chain
 
     return run_chain(tmp_path_factory.mktemp("chain"))
+
+
+@pytest.fixture(scope="session")
+def baselines(chain):
+    """FAS (both stages) and naive converted folders on the tiny chain (tests/stage_chain.py)."""
+    from tests.stage_chain import run_baselines
+
+    return run_baselines(chain)

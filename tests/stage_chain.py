@@ -25,6 +25,8 @@ CONFIG_CLASSES = {
     "evaluate": "EvaluateConfig",
     "evaluate_tasks": "EvaluateTasksConfig",
     "evaluate_vqa": "EvaluateVQAConfig",
+    "finetune_qcfs": "FinetuneQCFSConfig",
+    "calibrate_fas": "CalibrateFASConfig",
 }
 
 
@@ -77,6 +79,59 @@ class Chain:
 
 
 STAGES = ("download", "collect", "calibrate", "fit_hg", "convert", "evaluate")
+#: Small FAS budgets for the tiny chain (Stage 1 and Stage 2).
+SMALL_FAS = ("finetune.steps=3", "finetune.checkpoint_every=2", "fas.coarse_steps=3")
+BASELINE_T = 4
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """Folders of the FAS and naive stages on a finished tiny :class:`Chain` (T = 4)."""
+
+    chain: Chain
+
+    def dir(self, stage: str) -> Path:
+        return self.chain.root / "baselines" / stage
+
+    def overrides(self, stage: str) -> list[str]:
+        d, c = self.dir, self.chain.dir
+        T = f"conversion.T={BASELINE_T}"
+        inputs = {
+            "finetune_qcfs": [*SMALL_DATA, *SMALL_FAS[:2]],
+            "calibrate_fas": [
+                *SMALL_DATA,
+                SMALL_FAS[2],
+                T,
+                f"weights={d('finetune_qcfs') / 'weights.safetensors'}",
+            ],
+            "convert_fas": [
+                "method=fas",
+                T,
+                "ablation=T4",
+                f"fas_neurons={d('calibrate_fas') / 'fas.safetensors'}",
+                f"weights={d('finetune_qcfs') / 'weights.safetensors'}",
+            ],
+            "convert_naive": [
+                "method=naive",
+                T,
+                "ablation=T4",
+                f"stats={c('collect') / 'stats.safetensors'}",
+            ],
+        }[stage]
+        return [self.chain.model, "tracking=disabled", *inputs, f"output_dir={d(stage)}"]
+
+    def run(self, stage: str, *extra: str) -> Path:
+        """Run ``stage`` (``convert_fas``/``convert_naive``: the convert stage by method)."""
+        name = "convert" if stage.startswith("convert") else stage
+        return run_stage(name, *self.overrides(stage), *extra)
+
+
+def run_baselines(chain: Chain) -> Baselines:
+    """Run FAS Stage 1 and 2 and convert FAS and naive on ``chain``'s tiny LLaMA."""
+    baselines = Baselines(chain)
+    for stage in ("finetune_qcfs", "calibrate_fas", "convert_fas", "convert_naive"):
+        baselines.run(stage)
+    return baselines
 
 
 def run_chain(root: Path) -> Chain:

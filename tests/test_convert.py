@@ -54,3 +54,38 @@ def test_a_corrupt_folder_names_the_fix(chain, tmp_path):
         ConvertedModel.read(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a converted model"):
         ConvertedModel.read(tmp_path / "none")
+
+
+@pytest.mark.parametrize("method", ["fas", "naive"])
+def test_baseline_folders_load_back_by_their_method(baselines, method):
+    from las.neurons import IFNeuron
+
+    folder = baselines.dir(f"convert_{method}")
+    converted = ConvertedModel.read(folder)
+    assert converted.method == method and converted.conversion.T == 4
+    assert converted.labels["calibration"] == method and converted.labels["ablation"] == "T4"
+    snn = load_converted(folder)
+    neurons = [m for m in snn.modules() if isinstance(m, IFNeuron)]
+    with torch.inference_mode():
+        logits = snn(**tiny_inputs("llama")).logits
+    assert torch.isfinite(logits).all() and all(n.T == 4 for n in neurons)
+    if method == "fas":  # one IF neuron per FFN, per-channel parameters
+        assert len(neurons) == 2 and neurons[0].theta.shape == (64,)
+    else:  # every OAT site (signed) and the attention probabilities (unsigned)
+        assert len(neurons) > 2 * 10 and any(n.signed for n in neurons)
+
+
+def test_a_folder_is_applied_by_its_own_method_only(baselines):
+    from las.evaluation.methods import MethodOptions, apply_method
+
+    converted = ConvertedModel.read(baselines.dir("convert_naive"))
+    model = converted.load_original()
+    options = MethodOptions(converted=converted)
+    with pytest.raises(ValueError, match="is a 'naive' model; method='fas'"):
+        apply_method("fas", model.model, model.tokenizer, options)
+
+
+def test_fas_needs_its_calibration_for_the_same_T(baselines, tmp_path):
+    overrides = [o for o in baselines.overrides("convert_fas") if not o.startswith("output_")]
+    with pytest.raises(ArtifactMismatchError, match=r"calibrate_fas conversion.T = 4"):
+        run_stage("convert", *overrides, "conversion.T=8", f"output_dir={tmp_path}/f")

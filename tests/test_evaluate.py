@@ -66,3 +66,16 @@ def test_multirun_sweep_records_feed_the_tables(chain, tmp_path):
     for path in records:
         record = json.loads(path.read_text())
         assert ablations.loc[record["ablation"], "top1_agreement"] == record["top1_agreement"]
+
+
+def test_baselines_are_evaluated_by_the_same_stage(baselines, chain, tmp_path):
+    overrides = [o for o in chain.overrides("evaluate") if not o.startswith(("output", "conv"))]
+    for method in ("fas", "naive"):
+        folder = baselines.dir(f"convert_{method}")
+        out = run_stage(
+            "evaluate", *overrides, f"converted={folder}", f"output_dir={tmp_path / method}"
+        )
+        row = pd.read_csv(out / "fidelity.csv").iloc[0]
+        assert row["method"] == method and row["T"] == 4 and row["calibration"] == method
+        assert 0 < row["energy_ratio"] < 1.5 and row["top1_agreement"] > 0
+        assert isinstance(row["spiking_parts"], str)

@@ -16,3 +16,18 @@ def test_task_rows_pair_the_ann_and_the_converted_model(chain):
     assert set(rows["T"]) == {16} and set(rows["method"]) == {"las"}
     record = json.loads((out / "metrics.json").read_text())
     assert record["task_set"] == "embedded" and record["model_id"] == "tiny-llama"
+
+
+def test_baseline_task_rows_come_from_the_same_stage(baselines, chain, tmp_path):
+    from tests.stage_chain import run_stage
+
+    overrides = [
+        o for o in chain.overrides("evaluate_tasks") if not o.startswith(("output", "conv"))
+    ]
+    folder = baselines.dir("convert_fas")
+    out = run_stage(
+        "evaluate_tasks", *overrides, "method=fas", f"converted={folder}", f"output_dir={tmp_path}"
+    )
+    rows = pd.read_csv(out / "tasks.csv")
+    assert set(rows["method"]) == {"fas"} and set(rows["T"]) == {4}
+    assert rows["delta_ci_low"].le(rows["delta"]).all()

@@ -40,3 +40,50 @@ def test_fidelity_table_columns_and_values(records, tmp_path):
     assert llama["perplexity_ratio"] == 1.0004116300186398 and llama["asset"] == "tiny-llama"
     markdown = (tmp_path / "fidelity.md").read_text()
     assert "### Causal LMs" in markdown and "### Encoders" in markdown
+
+
+def test_the_baseline_table_puts_every_method_beside_the_ann(baselines, chain, tmp_path):
+    """LAS, FAS and naive at equal T: fidelity and energy from evaluate, task deltas with CIs."""
+    from tests.stage_chain import run_stage
+
+    evaluate = [o for o in chain.overrides("evaluate") if not o.startswith(("output", "conv"))]
+    tasks = [o for o in chain.overrides("evaluate_tasks") if not o.startswith(("output", "conv"))]
+    records, task_records = [], []
+    for method in ("fas", "naive"):
+        folder = f"converted={baselines.dir(f'convert_{method}')}"
+        out = tmp_path / "results" / "tiny" / "tiny_llama"
+        done = run_stage("evaluate", *evaluate, folder, f"output_dir={out}/evaluate/{method}/T4")
+        records.append(str(done / "metrics.json"))
+        done = run_stage(
+            "evaluate_tasks",
+            *tasks,
+            f"method={method}",
+            folder,
+            f"output_dir={out}/evaluate_tasks/{method}/T4/embedded",
+        )
+        task_records.append(str(done / "metrics.json"))
+    finetune = str(baselines.dir("finetune_qcfs") / "metrics.json")
+    tables.main(
+        [
+            "--out",
+            str(tmp_path / "r"),
+            "--tasks",
+            *task_records,
+            "--finetune",
+            finetune,
+            "--",
+            *records,
+        ]
+    )
+    table = pd.read_csv(tmp_path / "r" / "baselines.csv")
+    assert list(table["method"]) == ["ANN", "fas", "naive"]
+    ann, fas, naive = (row for _, row in table.iterrows())
+    assert ann["energy_ratio"] == 1.0 and ann["spiking_parts"] == "nothing (the ANN)"
+    assert fas["fine-tuning"] == "3 steps, 192 tokens" and naive["fine-tuning"] == "-"
+    cell = "las_prose_ppl word_perplexity delta [95% CI]"
+    rows = pd.read_csv(
+        tmp_path / "results/tiny/tiny_llama/evaluate_tasks/fas/T4/embedded/tasks.csv"
+    )
+    (row,) = rows[rows["metric"] == "word_perplexity"].itertuples()
+    assert fas[cell] == f"{row.delta:+.4g} [{row.delta_ci_low:+.4g}, {row.delta_ci_high:+.4g}]"
+    assert fas["las_prose_ppl word_perplexity verdict"] == row.verdict

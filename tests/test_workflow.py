@@ -44,7 +44,8 @@ def test_a_fresh_clone_runs_the_pipeline(tmp_path):
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     assert "Nothing to be done" not in out
-    for rule in ("download", "collect", "calibrate", "fit_hg", "convert", "evaluate", "tables"):
+    rules = ("download", "collect", "calibrate", "fit_hg", "convert", "evaluate", "tables")
+    for rule in (*rules, "finetune_qcfs", "calibrate_fas", "convert_baseline"):
         assert f"rule {rule}:" in out, rule
     assert "Using workflow specific profile profiles/default" in out  # failure 7
 
@@ -76,7 +77,8 @@ def test_every_report_exists_and_parses(workflow):
         assert (reports / f"{name}.md").read_text().startswith("###")
         assert "\\begin{tabular}" in (reports / f"{name}.tex").read_text()
     figures = list((reports / "figures").glob("*.png"))
-    assert len(figures) == 6 and all(p.stat().st_size > 1000 for p in figures)
+    assert len(figures) == 7 and all(p.stat().st_size > 1000 for p in figures)
+    assert (reports / "figures" / "baselines_vs_T.png").exists()
 
 
 def test_table_numbers_equal_the_results(workflow):
@@ -87,7 +89,7 @@ def test_table_numbers_equal_the_results(workflow):
         for key in ("perplexity_ratio", "top1_agreement", "hidden_rel_error", "energy_ratio"):
             if key in record:
                 assert fidelity.loc[model, key] == record[key], (model, key)
-    tasks = pd.read_csv(results / "smollm2_135m/evaluate_tasks/las/embedded/tasks.csv")
+    tasks = pd.read_csv(results / "smollm2_135m/evaluate_tasks/las/full/embedded/tasks.csv")
     evaluated = json.loads((results / "smollm2_135m/evaluate/mse/full/metrics.json").read_text())
     assert set(tasks["thresholds_hash"]) == {evaluated["thresholds_hash"]}
     ablations = pd.read_csv(workflow / "reports/reduced/ablations.csv")
@@ -97,6 +99,27 @@ def test_table_numbers_equal_the_results(workflow):
     for row in tasks.itertuples():
         (cell,) = table[(table.task == row.task) & (table.metric == row.metric)]["delta [95% CI]"]
         assert cell.startswith(f"{row.delta:+.4g} ")
+
+
+def test_every_method_runs_through_the_same_rules_into_the_baseline_table(workflow):
+    """FAS and naive: convert, evaluate and evaluate_tasks rules as LAS, rows beside the ANN."""
+    results = workflow / "results" / "reduced" / "smollm2_135m"
+    table = pd.read_csv(workflow / "reports/reduced/baselines.csv")
+    assert list(table["method"]) == ["ANN", "las", "fas", "naive"]
+    assert set(table["T"].dropna()) == {8}
+    for method, folder in (("las", "mse/T8"), ("fas", "fas/T8"), ("naive", "naive/T8")):
+        record = json.loads((results / "evaluate" / folder / "metrics.json").read_text())
+        row = table[table["method"] == method].iloc[0]
+        assert row["energy_ratio"] == record["energy_ratio"] and record["method"] == method
+        assert row["spiking_parts"] == record["spiking_parts"]
+        variant = folder.split("/")[1]
+        tasks = pd.read_csv(results / "evaluate_tasks" / method / variant / "embedded/tasks.csv")
+        assert set(tasks["method"]) == {method} and set(tasks["T"]) == {8}
+    fas = table[table["method"] == "fas"].iloc[0]
+    assert fas["fine-tuning"] == "2 steps, 128 tokens"
+    assert "FFN activation only" in fas["spiking_parts"]
+    curve = pd.read_csv(results / "finetune_qcfs/loss_curve.csv")
+    assert list(curve["step"]) == [1, 2]
 
 
 def test_second_run_has_nothing_to_do(workflow):

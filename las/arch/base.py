@@ -38,20 +38,29 @@ ACTIVATIONS = {
 
 @dataclass(frozen=True)
 class GatedFFN:
-    """A gated FFN module ``down(act(gate(x)) * up(x))`` at ``path`` inside each block."""
+    """A gated FFN module ``down(act(gate(x)) * up(x))`` at ``path`` inside each block.
+
+    ``activation``: the activation module inside it (where FAS puts QCFS, on the gate, M9).
+    """
 
     path: str
     gate: str = "gate_proj"
     up: str = "up_proj"
     down: str = "down_proj"
+    activation: str = "act_fn"
 
 
 @dataclass(frozen=True)
 class PlainFFN:
-    """``fc2(act(fc1(x)))``: paths inside each block of the first linear map and the activation."""
+    """``fc2(act(fc1(x)))``: paths inside each block of the first linear map and the activation.
+
+    ``second``: the linear map the activation feeds (``fc2``), where FAS's IF neuron sits as
+    that map's input (M9); None where no FAS conversion is declared (projectors).
+    """
 
     first: str
     activation: str
+    second: str | None = None
 
 
 def hg_activation(owner: str, act: str) -> str:

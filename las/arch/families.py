@@ -25,7 +25,7 @@ GPT2 = register(
         model_types=("gpt2",),
         blocks=r"(^|\.)h$",
         attention="attn",
-        ffn=PlainFFN("mlp.c_fc", "mlp.act"),
+        ffn=PlainFFN("mlp.c_fc", "mlp.act", "mlp.c_proj"),
         extra_norms=r"(^|\.)ln_f$",
     )
 )
@@ -36,7 +36,7 @@ OPT = register(
         model_types=("opt",),
         blocks=r"(^|\.)decoder\.layers$",
         attention="self_attn",
-        ffn=PlainFFN("fc1", "activation_fn"),
+        ffn=PlainFFN("fc1", "activation_fn", "fc2"),
         extra_norms=r"(^|\.)decoder\.final_layer_norm$",
     )
 )
@@ -47,7 +47,7 @@ BERT = register(
         model_types=("bert", "roberta"),
         blocks=r"(^|\.)encoder\.layer$",
         attention="attention.self",
-        ffn=PlainFFN("intermediate.dense", "intermediate.intermediate_act_fn"),
+        ffn=PlainFFN("intermediate.dense", "intermediate.intermediate_act_fn", "output.dense"),
         extra_norms=r"(^|\.)embeddings\.LayerNorm$",
         head=None,
     )
@@ -59,7 +59,7 @@ CLIP_VISION = register(
         model_types=("clip_vision_model", "siglip_vision_model"),
         blocks=r"(^|\.)encoder\.layers$",
         attention="self_attn",
-        ffn=PlainFFN("mlp.fc1", "mlp.activation_fn"),
+        ffn=PlainFFN("mlp.fc1", "mlp.activation_fn", "mlp.fc2"),
         extra_norms=r"(^|\.)(pre_layrnorm|post_layernorm)$",
         head=None,
     )
@@ -71,7 +71,7 @@ QWEN2_VL_VISION = register(
         model_types=("qwen2_vl_vision",),
         blocks=r"(^|\.)blocks$",
         attention="attn",
-        ffn=PlainFFN("mlp.fc1", "mlp.act"),
+        ffn=PlainFFN("mlp.fc1", "mlp.act", "mlp.fc2"),
         extra_norms=None,
         head=None,
         projectors=(Projector(r"(^|\.)merger$", PlainFFN("mlp.0", "mlp.1"), activation="gelu"),),

@@ -140,6 +140,23 @@ def _inside_spiking_op(root: nn.Module, name: str) -> bool:
     )
 
 
+def blocks(model: nn.Module, adapter: Adapter, prefix: str = "") -> list[tuple[str, nn.Module]]:
+    """``(path, block)`` of every transformer block of a single-stack model, in order.
+
+    ``ValueError`` if no ``nn.ModuleList`` matches ``adapter.blocks``.
+    """
+    block_lists = [
+        (n, m) for n, m in _matches(model, adapter.blocks) if isinstance(m, nn.ModuleList)
+    ]
+    if not block_lists:
+        raise ValueError(f"{adapter.name}: found no blocks matching {adapter.blocks!r}")
+    return [
+        (f"{prefix}{list_path}.{i}", block)
+        for list_path, modules in block_lists
+        for i, block in enumerate(modules)
+    ]
+
+
 def _convert_stack(
     model: nn.Module,
     prefix: str,
@@ -150,15 +167,8 @@ def _convert_stack(
 ) -> None:
     """The blocks and extra norms of a single-stack model; site names start with ``prefix``."""
     act = adapter.activation(model.config)
-    block_lists = [
-        (n, m) for n, m in _matches(model, adapter.blocks) if isinstance(m, nn.ModuleList)
-    ]
-    if not block_lists:
-        raise ValueError(f"{adapter.name}: found no blocks matching {adapter.blocks!r}")
-    for list_path, blocks in block_lists:
-        for i, block in enumerate(blocks):
-            path = f"{prefix}{list_path}.{i}"
-            _convert_block(block, path, adapter, act, factory, spike_attention, offset)
+    for path, block in blocks(model, adapter, prefix):
+        _convert_block(block, path, adapter, act, factory, spike_attention, offset)
     for name, module in _matches(model, adapter.extra_norms) if adapter.extra_norms else ():
         if is_norm(module):
             model.set_submodule(name, spiking_norm(module, factory, f"{prefix}{name}"))

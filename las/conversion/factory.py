@@ -36,6 +36,11 @@ class FloatNonlinearity(nn.Module):
         return self.fn(x)
 
 
+class FloatSite(nn.Identity):
+    """A site left float by a baseline (FAS, M9): the value passes unchanged, so the operator it
+    feeds keeps its MACs (:mod:`las.energy` counts a site without a neuron as float work)."""
+
+
 class CalibratedFactory:
     """A :class:`las.conversion.sites.NeuronFactory` placing calibrated neurons."""
 

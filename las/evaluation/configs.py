@@ -6,19 +6,26 @@ from typing import Annotated
 
 from pydantic import Field
 
-from las.config import Bool, Name, PositiveInt, Str, typed
+from las.config import Bool, Fraction, Name, PositiveInt, Str, typed
 from las.evaluation.methods import METHODS
 
 
 @typed
 class MethodConfig:
-    """The conversion method (a name of :data:`las.evaluation.methods.METHODS`)."""
+    """The conversion method (a name of :data:`las.evaluation.methods.METHODS`).
+
+    ``percentile``: the naive baseline's threshold quantile of ``|x|`` (M10), required for
+    ``naive`` and refused for the other methods (which would ignore it).
+    """
 
     name: Name
+    percentile: Fraction | None = None
 
     def __post_init__(self) -> None:
         if self.name not in METHODS:
             raise ValueError(f"unknown method {self.name!r}; available: {', '.join(METHODS)}")
+        if (self.name == "naive") != (self.percentile is not None):
+            raise ValueError("percentile is the naive method's setting: give it for naive only")
 
 
 @typed

@@ -6,10 +6,11 @@ Importing this module registers ``las`` with lm-eval's model registry (``las-eva
 
 * ``pretrained``: a hub id or local path (loaded by ``HFLM``), ``embedded:<asset>``
   (``conf/assets.yaml``, offline), ``tiny:<family>`` (random weights, proves code paths only),
-  or a converted-model folder of the ``convert`` stage (its conversion and calibration are
-  fixed by the folder: ``method`` is ``las`` or ``none`` for its original, no other switch);
-* ``method``: ``none`` (the original network), ``las``; the baselines ``fas`` and ``naive`` join
-  :data:`las.evaluation.methods.METHODS` when they are built;
+  or a converted-model folder of the ``convert`` stage (its method, conversion and calibration
+  are fixed by the folder: ``method`` is the folder's or ``none`` for its original, no other
+  switch);
+* ``method``: ``none`` (the original network), ``las``, ``fas`` (from a converted folder only),
+  ``naive`` (:data:`las.evaluation.methods.METHODS`);
 * ``thresholds``/``bank``: calibration artifacts of the pipeline; without them ``las`` calibrates
   on the fly on ``calibration_data`` (a ``conf/data`` config name, ``calibration_sequences``
   sequences, rule ``calibration_rule``);

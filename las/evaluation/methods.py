@@ -1,8 +1,11 @@
 """Conversion methods by name: what ``method=`` selects in evaluation and in lm-eval.
 
 ``none`` leaves the model as it is (the ANN reference); ``las`` converts it with calibrated
-thresholds and HG neurons (METHOD.md M1-M7). The baselines of METHOD.md M9 (``fas``) and M10
-(``naive``) register here under those names when they are built, with the same signature; an
+thresholds and HG neurons (METHOD.md M1-M7); ``fas`` (M9) with the fine-tuned QCFS weights and
+calibrated IF neurons of a converted folder (its two training stages run in the pipeline, so
+there is no on-the-fly FAS); ``naive`` (M10) with percentile-threshold IF neurons, from a
+converted folder or calibrated on the fly. Every method has the same signature; a converted
+folder (``options.converted``) is applied by its own method, which must be the one asked for. An
 unknown name is refused listing what exists.
 """
 
@@ -15,14 +18,25 @@ from pathlib import Path
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from las import data
-from las.calibration import calibrate_model
+from las.calibration import calibrate_model, collect_statistics
 from las.calibration.rules import RuleConfig
 from las.calibration.store import load_thresholds
 from las.config import config_hash
 from las.conversion import Calibration, ConversionConfig, convert_model
 from las.converted import ConvertedModel
 from las.data import DataConfig
+from las.fas.convert import SPIKING_PARTS as FAS_PARTS
 from las.hg_bank import load_bank
+from las.naive import SPIKING_PARTS as NAIVE_PARTS
+from las.naive import convert_naive, naive_thresholds
+
+#: Which parts of the converted model spike, per method (a column of the tables).
+SPIKING_PARTS = {
+    "none": "nothing (the ANN)",
+    "las": "every block operator (OAT, spike products, HG nonlinearities, spiking norms)",
+    "fas": FAS_PARTS,
+    "naive": NAIVE_PARTS,
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,7 @@ class MethodOptions:
             calibration (no ``thresholds``/``bank`` then).
         data: data config (``conf/data``) for on-the-fly calibration when no artifacts are given.
         rule: threshold rule for on-the-fly calibration.
+        percentile: the naive baseline's threshold quantile for on-the-fly calibration.
         task: ``causal_lm`` or ``encoder`` (how calibration text is batched).
         model_id, revision: identity the artifacts must carry.
     """
@@ -48,6 +63,7 @@ class MethodOptions:
     converted: ConvertedModel | None = None
     data: DataConfig | None = None
     rule: RuleConfig = field(default_factory=RuleConfig)
+    percentile: float = 0.999
     task: str = "causal_lm"
     model_id: str | None = None
     revision: str | None = None
@@ -91,19 +107,64 @@ def las_calibration(
     return calibration
 
 
+def from_folder(name: str, model: PreTrainedModel, options: MethodOptions) -> PreTrainedModel:
+    """``options.converted`` applied to ``model``; ``ValueError`` if it is of another method."""
+    converted = options.converted
+    if converted.method != name:
+        raise ValueError(
+            f"{converted.path} is a {converted.method!r} model; method={name!r} cannot apply it "
+            f"(use method={converted.method} or none)"
+        )
+    return converted.apply(model)
+
+
 def las_method(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
 ) -> PreTrainedModel:
     """LAS conversion of ``model`` in place (weights are shared, no second copy)."""
     if options.converted is not None:
-        return options.converted.apply(model)
+        return from_folder("las", model, options)
     calibration = las_calibration(model, tokenizer, options)
     converted = convert_model(model, calibration, options.conversion, inplace=True)
     converted.las_thresholds_hash = calibration.meta["thresholds_hash"]
     return converted
 
 
-METHODS: dict[str, Method] = {"none": no_conversion, "las": las_method}
+def fas_method(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
+) -> PreTrainedModel:
+    """FAS (M9) from a converted folder: the fine-tuned weights and IF neurons it holds."""
+    if options.converted is None:
+        raise ValueError(
+            "method 'fas' needs a converted folder (pretrained=<convert folder>): its weights "
+            "come from the finetune_qcfs stage and its neurons from calibrate_fas"
+        )
+    return from_folder("fas", model, options)
+
+
+def naive_method(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
+) -> PreTrainedModel:
+    """The naive baseline (M10) in place: from a converted folder, or thresholds taken on the
+    fly from statistics of ``options.data``."""
+    if options.converted is not None:
+        return from_folder("naive", model, options)
+    if options.data is None:
+        raise ValueError("method 'naive' needs a converted folder or a calibration data config")
+    batches = data.calibration_batches(tokenizer, options.data, options.task)
+    observers = collect_statistics(model, batches, options.conversion)
+    thresholds = naive_thresholds(observers.stats, observers.roles, options.percentile)
+    converted = convert_naive(model, thresholds, options.conversion)
+    converted.las_thresholds_hash = config_hash(dict(sorted(thresholds.items())))
+    return converted
+
+
+METHODS: dict[str, Method] = {
+    "none": no_conversion,
+    "las": las_method,
+    "fas": fas_method,
+    "naive": naive_method,
+}
 
 
 def apply_method(

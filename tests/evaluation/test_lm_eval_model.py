@@ -61,9 +61,21 @@ def test_converted_rows_carry_the_ann_reference(manager):
 
 
 def test_unknown_method_lists_available():
-    with pytest.raises(ValueError, match="unknown method 'fas'; available: las, none"):
+    with pytest.raises(ValueError, match="unknown method 'snn'; available: fas, las, naive, none"):
+        tiny_lm(method="snn")
+    assert set(METHODS) == {"none", "las", "fas", "naive"}
+
+
+def test_fas_without_a_converted_folder_names_its_stages():
+    with pytest.raises(ValueError, match=r"finetune_qcfs stage .* calibrate_fas"):
         tiny_lm(method="fas")
-    assert set(METHODS) >= {"none", "las"}
+
+
+def test_naive_calibrates_on_the_fly_without_a_folder():
+    from las.neurons import IFNeuron
+
+    lm = tiny_lm(method="naive")
+    assert lm.method == "naive" and any(isinstance(m, IFNeuron) for m in lm.model.modules())
 
 
 def test_calibration_artifacts_must_come_in_pairs(tmp_path):

@@ -22,6 +22,40 @@ def report_path(*parts):
     return os.path.join("reports", config["experiment"], *parts)
 
 
+#: Methods whose convert folder is named after them (no LAS threshold rule behind it).
+BASELINE_METHODS = ("fas", "naive")
+#: T of the full LAS method (conf/conversion/default.yaml): its row at that T is `full`.
+FULL_T = 16
+
+
+def convert_folder(method):
+    """The convert sub-folder of `method`: LAS by its threshold rule (mse), a baseline by name."""
+    return "mse" if method == "las" else method
+
+
+def variant(method, T):
+    """The convert folder below `convert_folder(method)` of `method` at `T` steps."""
+    return "full" if method == "las" and T == FULL_T else f"T{T}"
+
+
+def baseline_runs():
+    """(model, method, T) of every baseline comparison the config asks for."""
+    b = config["baselines"]
+    return [
+        (m, method, T) for m in b["models"] for method in b["methods"] for T in b["T"]
+    ]
+
+
+def baseline_inputs(w):
+    """The artifacts `convert` reads for baseline `w.method` (METHOD.md M9, M10)."""
+    if w.method == "naive":
+        return {"stats": run_dir(w.model, "collect", "stats.safetensors")}
+    return {
+        "fas_neurons": run_dir(w.model, "calibrate_fas", f"T{w.T}", "fas.safetensors"),
+        "weights": run_dir(w.model, "finetune_qcfs", "weights.safetensors"),
+    }
+
+
 def evaluate_runs():
     """(model, calibration, ablation) of every evaluate run the config asks for."""
     runs = {(m, c, "full") for m in config["models"] for c in config["calibrations"]}
@@ -29,6 +63,7 @@ def evaluate_runs():
     for m in ablated["models"]:
         runs |= {(m, c, "full") for c in ablated["calibrations"]}
         runs |= {(m, "mse", v) for v in ablated["variants"]}
+    runs |= {(m, convert_folder(x), variant(x, T)) for m, x, T in baseline_runs()}
     return sorted(runs)
 
 
@@ -45,13 +80,28 @@ def full_spikes():
 
 
 def task_records():
-    """metrics.json of every evaluate_tasks run."""
-    t = config["tasks"]
+    """metrics.json of every evaluate_tasks run: Table 1 (each method at T = 16) and the
+    baselines (each method at each of their T, on their task sets)."""
+    t, b = config["tasks"], config["baselines"]
+    runs = {
+        (m, x, FULL_T, s) for m in t["models"] for x in t["methods"] for s in t["sets"]
+    }
+    runs |= {(m, x, T, s) for m, x, T in baseline_runs() for s in b["sets"]}
     return [
-        run_dir(m, "evaluate_tasks", method, s, "metrics.json")
-        for m in t["models"]
-        for method in t["methods"]
-        for s in t["sets"]
+        run_dir(m, "evaluate_tasks", x, variant(x, T), s, "metrics.json")
+        for m, x, T, s in sorted(runs)
+    ]
+
+
+def fas_records():
+    """metrics.json of the FAS training stages the baselines need (finetune, calibrate)."""
+    runs = sorted({(m, T) for m, x, T in baseline_runs() if x == "fas"})
+    records = [
+        run_dir(m, "finetune_qcfs", "metrics.json")
+        for m in sorted({m for m, _ in runs})
+    ]
+    return records + [
+        run_dir(m, "calibrate_fas", f"T{T}", "metrics.json") for m, T in runs
     ]
 
 
@@ -74,19 +124,20 @@ def stage_records():
         run_dir(m, s, "metrics.json") for m in models for s in ("download", "collect")
     ]
     records += fit_hg_outputs("metrics.json")
-    calibrations = {(m, c) for m, c, _ in evaluate_runs()}
+    calibrations = {(m, c) for m, c, _ in evaluate_runs() if c not in BASELINE_METHODS}
     records += [
         run_dir(m, "calibrate", c, "metrics.json") for m, c in sorted(calibrations)
     ]
     records += [
         run_dir(m, "convert", c, a, "metrics.json") for m, c, a in evaluate_runs()
     ]
-    return records + evaluate_outputs("metrics.json") + task_records() + vqa_records()
+    records += evaluate_outputs("metrics.json") + task_records() + vqa_records()
+    return records + fas_records()
 
 
 def figure_names():
     """The figures the figures rule writes (PNG and PDF each)."""
-    stems = ["accuracy_vs_T", "energy_vs_threshold_scale"]
+    stems = ["accuracy_vs_T", "energy_vs_threshold_scale", "baselines_vs_T"]
     stems += [
         f"{kind}_{m}" for kind in ("firing_rates", "outliers") for m in config["models"]
     ]

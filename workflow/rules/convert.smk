@@ -3,6 +3,7 @@ rule convert:
         confs=stage_confs(
             "convert",
             "model/{model}",
+            "method/las",
             "conversion/default",
             "calibration/{calibration}",
             "ablation/{ablation}",
@@ -16,6 +17,8 @@ rule convert:
         record="results/{experiment}/{model}/convert/{calibration}/{ablation}/metrics.json",
     log:
         "logs/convert/{experiment}/{model}/{calibration}/{ablation}.log",
+    wildcard_constraints:
+        calibration="mse|quantile|fixed",
     conda:
         "../../environment.yml"
     params:
@@ -23,6 +26,36 @@ rule convert:
             f"model={w.model} experiment={w.experiment} calibration={w.calibration} "
             f"ablation={w.ablation} thresholds={input.thresholds} bank={input.bank} "
             f"output_dir={os.path.dirname(output.record)} {extra('convert')}"
+        ),
+    shell:
+        "python -m las.convert {params.overrides} > {log} 2>&1"
+
+
+# The baselines' folders (METHOD.md M9, M10): the same stage, by method, per T.
+rule convert_baseline:
+    input:
+        unpack(baseline_inputs),
+        confs=stage_confs(
+            "convert",
+            "model/{model}",
+            "method/{method}",
+            "conversion/default",
+            "ablation/T{T}",
+        ),
+    output:
+        manifest="results/{experiment}/{model}/convert/{method}/T{T}/converted.json",
+        record="results/{experiment}/{model}/convert/{method}/T{T}/metrics.json",
+    log:
+        "logs/convert/{experiment}/{model}/{method}/T{T}.log",
+    wildcard_constraints:
+        method="fas|naive",
+    conda:
+        "../../environment.yml"
+    params:
+        overrides=lambda w, input, output: (
+            f"model={w.model} experiment={w.experiment} method={w.method} ablation=T{w.T} "
+            + " ".join(f"{k}={v}" for k, v in input.items() if k != "confs")
+            + f" output_dir={os.path.dirname(output.record)} {extra('convert')}"
         ),
     shell:
         "python -m las.convert {params.overrides} > {log} 2>&1"

@@ -3,12 +3,14 @@ rule evaluate_tasks:
         confs=stage_confs(
             "evaluate_tasks", "model/{model}", "method/{method}", "task/{task}"
         ),
-        converted="results/{experiment}/{model}/convert/mse/full/converted.json",
+        converted=lambda w: run_dir(
+            w.model, "convert", convert_folder(w.method), w.variant, "converted.json"
+        ),
     output:
-        rows="results/{experiment}/{model}/evaluate_tasks/{method}/{task}/tasks.csv",
-        record="results/{experiment}/{model}/evaluate_tasks/{method}/{task}/metrics.json",
+        rows="results/{experiment}/{model}/evaluate_tasks/{method}/{variant}/{task}/tasks.csv",
+        record="results/{experiment}/{model}/evaluate_tasks/{method}/{variant}/{task}/metrics.json",
     log:
-        "logs/evaluate_tasks/{experiment}/{model}/{method}/{task}.log",
+        "logs/evaluate_tasks/{experiment}/{model}/{method}/{variant}/{task}.log",
     conda:
         "../../environment.yml"
     params:

@@ -6,6 +6,7 @@ rule tables:
         spikes=full_spikes(),
         hg=fit_hg_outputs("hg_errors.csv"),
         hg_samples=fit_hg_outputs("hg_sample_errors.csv"),
+        finetune=[r for r in fas_records() if "finetune_qcfs" in r],
     output:
         report_tables(),
     log:
@@ -17,7 +18,7 @@ rule tables:
         fit_hg=lambda w, input: [os.path.dirname(p) for p in input.hg],
     shell:
         "python -m las.tables --out {params.out} --tasks {input.tasks} --vqa {input.vqa} "
-        "--spikes {input.spikes} "
+        "--spikes {input.spikes} --finetune {input.finetune} "
         "--fit-hg {params.fit_hg} -- {input.records} > {log} 2>&1"
 
 

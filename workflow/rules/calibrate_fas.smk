@@ -1,0 +1,27 @@
+rule calibrate_fas:
+    input:
+        confs=stage_confs(
+            "calibrate_fas",
+            "model/{model}",
+            "data/embedded_prose",
+            "conversion/default",
+            "fas/default",
+        ),
+        weights="results/{experiment}/{model}/finetune_qcfs/weights.safetensors",
+    output:
+        neurons="results/{experiment}/{model}/calibrate_fas/T{T}/fas.safetensors",
+        sites="results/{experiment}/{model}/calibrate_fas/T{T}/fas_sites.csv",
+        curve="results/{experiment}/{model}/calibrate_fas/T{T}/calibration_curve.csv",
+        record="results/{experiment}/{model}/calibrate_fas/T{T}/metrics.json",
+    log:
+        "logs/calibrate_fas/{experiment}/{model}/T{T}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        overrides=lambda w, input, output: (
+            f"model={w.model} experiment={w.experiment} conversion.T={w.T} "
+            f"weights={input.weights} output_dir={os.path.dirname(output.record)} "
+            f"{extra('calibrate_fas')}"
+        ),
+    shell:
+        "python -m las.calibrate_fas {params.overrides} > {log} 2>&1"

@@ -1,0 +1,25 @@
+rule finetune_qcfs:
+    input:
+        confs=stage_confs(
+            "finetune_qcfs",
+            "model/{model}",
+            "data/embedded_prose",
+            "finetune/embedded",
+        ),
+        manifest="results/{experiment}/{model}/download/manifest.json",
+    output:
+        weights="results/{experiment}/{model}/finetune_qcfs/weights.safetensors",
+        curve="results/{experiment}/{model}/finetune_qcfs/loss_curve.csv",
+        sites="results/{experiment}/{model}/finetune_qcfs/qcfs_sites.csv",
+        record="results/{experiment}/{model}/finetune_qcfs/metrics.json",
+    log:
+        "logs/finetune_qcfs/{experiment}/{model}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        overrides=lambda w, output: (
+            f"model={w.model} experiment={w.experiment} "
+            f"output_dir={os.path.dirname(output.record)} {extra('finetune_qcfs')}"
+        ),
+    shell:
+        "python -m las.finetune_qcfs {params.overrides} > {log} 2>&1"
