@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import wandb
 from hydra import compose, initialize_config_dir
 
-import wandb
 from las.tracking import TrackingConfig, TrackingMode, record_stage
 from tests.wandb_recorded import isolate_wandb
 

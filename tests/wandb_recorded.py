@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import wandb
 from wandb.apis.public import Run
 
-import wandb
 from las import tracking
 
 FIXTURE = Path(__file__).parent / "fixtures" / "wandb_runs.json"
