@@ -68,10 +68,22 @@ def probability_code(e: Tensor, inverse: Tensor, tau: Tensor, T: int, dyadic: bo
     return fused_code_value(e * inverse, tau, None, T, dyadic)
 
 
+def observed(*modules: nn.Module) -> bool:
+    """Whether a hook watches any of ``modules`` (spike counting, observers) or every module.
+
+    The fused pass evaluates the neurons' closed forms without calling the modules, so their
+    hooks would not run: an observed softmax takes the generic path, which calls each neuron.
+    """
+    hooks = (nn.modules.module._global_forward_hooks, nn.modules.module._global_forward_pre_hooks)
+    watched = any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+    return watched or any(hooks)
+
+
 def applies(scores: Tensor, exp: nn.Module, reciprocal: nn.Module, probability: nn.Module) -> bool:
     """Whether :func:`attention_softmax` replaces the generic fast path for these inputs."""
     return (
-        compiled.wanted(scores, COMPILE_MIN_ELEMENTS)
+        not observed(exp, reciprocal, probability)
+        and compiled.wanted(scores, COMPILE_MIN_ELEMENTS)
         and scores.dtype == torch.float32
         and type(probability) is MTNeuron
         and probability.T <= 24

@@ -110,3 +110,23 @@ def test_applies_only_where_the_closed_forms_are_fused():
     assert not fused.applies(scores[..., :16, :16], **neurons)
     octave = {**neurons, "exp": fit_hg_neuron("reciprocal", 1.0, 8.0)[0]}
     assert not fused.applies(scores, **octave)
+
+
+def test_spike_counting_sees_every_softmax_neuron_with_fusion_on(monkeypatch):
+    """Counting hooks the neurons: an observed softmax takes the path that calls them."""
+    from las import convert_model
+    from las.energy import count_spikes
+    from tests.conversion.test_convert import calibrated, run
+
+    model, calibration = calibrated("llama")
+    snn = convert_model(model, calibration)
+    totals = []
+    for enabled in (False, True):
+        monkeypatch.setattr(compiled, "ENABLED", enabled)
+        monkeypatch.setattr(compiled, "MIN_ELEMENTS", 1)
+        monkeypatch.setattr(fused, "COMPILE_MIN_ELEMENTS", 1)
+        with count_spikes(snn) as counts:
+            run(snn, "llama")
+        totals.append({site: (c.neurons, c.spikes) for site, c in counts.items()})
+    assert totals[0] == totals[1]
+    assert any(site.endswith("probability") and n > 0 for site, (n, _) in totals[1].items())
