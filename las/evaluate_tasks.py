@@ -32,11 +32,8 @@ class EvaluateTasksConfig(StageConfig, stage="evaluate_tasks", paths=("converted
     converted: Str
 
     def __post_init__(self) -> None:
-        if self.model.task != "causal_lm":
-            raise ValueError(
-                f"evaluate_tasks scores log-likelihoods of causal LMs; {self.model.name} is an "
-                f"{self.model.task} model (its fidelity is measured by the evaluate stage)"
-            )
+        why = "scores log-likelihoods of causal LMs (an encoder's fidelity: the evaluate stage)"
+        self.model.require_causal_lm("evaluate_tasks", why)
 
     def inputs(self) -> dict[str, Input]:
         expect = {"convert.model": plain(self.model), "convert.method.name": self.method.name}

@@ -32,11 +32,7 @@ class FinetuneQCFSConfig(StageConfig, stage="finetune_qcfs"):
     finetune: FinetuneConfig
 
     def __post_init__(self) -> None:
-        if self.model.task != "causal_lm":
-            raise ValueError(
-                f"finetune_qcfs trains on the next-token loss of causal LMs; {self.model.name} "
-                f"is an {self.model.task} model"
-            )
+        self.model.require_causal_lm("finetune_qcfs", "trains on the next-token loss of causal LMs")
 
 
 def run(cfg: FinetuneQCFSConfig, ctx: StageContext) -> StageResult:

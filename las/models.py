@@ -42,6 +42,11 @@ class ModelSpec:
     task: Task = "causal_lm"
     dtype: DType = "float32"
 
+    def require_causal_lm(self, stage: str, why: str) -> None:
+        """Raise ``ValueError`` naming ``stage`` and ``why`` unless this is a causal LM."""
+        if self.task != "causal_lm":
+            raise ValueError(f"{stage} {why}; {self.name} is an {self.task} model")
+
     def __post_init__(self) -> None:
         if self.source == "hub" and not self.revision:
             raise ValueError(f"hub model {self.id!r} needs a pinned revision (commit hash)")

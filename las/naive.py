@@ -18,12 +18,11 @@ from transformers import PreTrainedModel
 
 from las.calibration.rules import FLOOR
 from las.calibration.stats import SiteStats
-from las.conversion.build import build_spiking
+from las.conversion import convert_with
 from las.conversion.config import ConversionConfig
 from las.conversion.factory import FloatNonlinearity
 from las.conversion.sites import Kind, Role
 from las.neurons import IFNeuron
-from las.ops import set_mode
 
 #: Which parts of a naive model spike (tables).
 SPIKING_PARTS = "every LAS OAT site (signed IF) and attention probabilities; nonlinearities float"
@@ -63,13 +62,4 @@ def convert_naive(
 ) -> PreTrainedModel:
     """The naive conversion of ``model`` in place (``cfg``: ``T``, ``mode``, ``spike_attention``,
     ``softmax_offset``, ``convert_head``, ``threshold_scale``; ``oat`` and ``hg`` are LAS's)."""
-    build_spiking(
-        model,
-        NaiveFactory(thresholds, cfg),
-        spike_attention=cfg.spike_attention,
-        softmax_offset=cfg.softmax_offset,
-        convert_head=cfg.convert_head,
-    )
-    set_mode(model, cfg.mode)
-    model.las_conversion = cfg
-    return model
+    return convert_with(model, NaiveFactory(thresholds, cfg), cfg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from transformers import PreTrainedModel
 
@@ -31,16 +32,25 @@ def convert_model(
     """
     cfg = cfg or ConversionConfig()
     target = model if inplace else copy.deepcopy(model)
+    return convert_with(target, CalibratedFactory(calibration, cfg), cfg)
+
+
+def convert_with(model: PreTrainedModel, factory: Any, cfg: ConversionConfig) -> PreTrainedModel:
+    """Convert ``model`` in place with the neurons ``factory`` makes (LAS's or a baseline's).
+
+    The operators, the switches of ``cfg`` that shape them (attention, softmax offset, head) and
+    the mode are the same for every method; only the neurons at the sites differ.
+    """
     build_spiking(
-        target,
-        CalibratedFactory(calibration, cfg),
+        model,
+        factory,
         spike_attention=cfg.spike_attention,
         softmax_offset=cfg.softmax_offset,
         convert_head=cfg.convert_head,
     )
-    set_mode(target, cfg.mode)
-    target.las_conversion = cfg
-    return target
+    set_mode(model, cfg.mode)
+    model.las_conversion = cfg
+    return model
 
 
-__all__ = ["Calibration", "ConversionConfig", "convert_model"]
+__all__ = ["Calibration", "ConversionConfig", "convert_model", "convert_with"]
