@@ -127,12 +127,11 @@ def load_config(cls: type[C], cfg: DictConfig | Mapping[str, Any]) -> C:
 
 def check_inputs(cfg: StageConfig) -> tuple[dict[str, Identity], Lineage]:
     """Read and check every declared input of ``cfg``; return identities and merged lineage."""
-    identities = {}
-    for name, item in cfg.inputs().items():
-        identity = read_identity(item.path, item.stage)
-        check_lineage(identity, item.path, item.expect, item.stage)
-        identities[name] = identity
-    lineage = merge_lineages((cfg.inputs()[n].path, i) for n, i in identities.items())
+    inputs = cfg.inputs()
+    identities = {name: read_identity(item.path, item.stage) for name, item in inputs.items()}
+    for name, item in inputs.items():
+        check_lineage(identities[name], item.path, item.expect, item.stage)
+    lineage = merge_lineages((inputs[name].path, i) for name, i in identities.items())
     return identities, lineage
 
 

@@ -20,15 +20,7 @@ from las.models import ModelSpec, load
 
 pytestmark = pytest.mark.slow
 CACHE = Path(os.environ.get("LAS_TEST_CACHE", Path.home() / ".cache" / "las-test-assets"))
-DATA = data.DataConfig(
-    source="embedded_prose",
-    calib_fraction=0.5,
-    seed=0,
-    seq_len=128,
-    calib_sequences=16,
-    eval_sequences=8,
-    batch_size=4,
-)
+DATA = data.data_config("embedded_prose")  # the pipeline's calibration/evaluation text
 
 
 @pytest.fixture(scope="module")

@@ -85,7 +85,7 @@ class LASLM(HFLM):
         **kwargs: Any,
     ) -> None:
         switches, hf_args = split_model_args(kwargs)
-        converted = None
+        converted, loaded = None, None
         if isinstance(pretrained, str | Path) and (Path(pretrained) / MANIFEST).is_file():
             if switches or thresholds or bank:
                 raise ConfigError(
@@ -93,15 +93,16 @@ class LASLM(HFLM):
                     f"fixed; drop {sorted(switches) + (['thresholds/bank'] if thresholds else [])}"
                 )
             converted = ConvertedModel.read(pretrained)
-            pretrained = f"{converted.model.source}:{converted.model.id}"
+            loaded = converted.load_original()  # any source: embedded, tiny or hub
+        elif isinstance(pretrained, str) and pretrained.split(":", 1)[0] in SOURCES:
+            loaded = _load_named(pretrained)
         revision = hf_args.get("revision")
-        if model_id is None:
-            model_id = pretrained if isinstance(pretrained, str) else pretrained.name_or_path
-        if isinstance(pretrained, str) and pretrained.split(":", 1)[0] in SOURCES:
-            loaded = converted.load_original() if converted is not None else _load_named(pretrained)
+        if loaded is not None:
             pretrained, model_id, revision = loaded.model, loaded.model_id, loaded.revision
             hf_args.setdefault("tokenizer", loaded.tokenizer)
             hf_args.pop("device", None)
+        elif model_id is None:
+            model_id = pretrained if isinstance(pretrained, str) else pretrained.name_or_path
         conversion = converted.conversion if converted else None
         conversion = conversion or checked(ConversionConfig, "las model_args", **switches)
         super().__init__(pretrained=pretrained, **hf_args)
