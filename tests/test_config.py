@@ -97,7 +97,11 @@ BAD = [
     ("evaluate", "data.seq_len='128'", r"data\.seq_len: got '128' \(str\)"),
     ("evaluate_tasks", "task.limit=0", r"task\.limit: got 0"),
     ("evaluate_tasks", "model=minilm_l6", "scores log-likelihoods of causal LMs"),
-    ("collect", "model.id=opt-66b", "unknown embedded model 'opt-66b'; known: gemma3-270m, minilm-l6-v2"),
+    (
+        "collect",
+        "model.id=opt-66b",
+        "unknown embedded model 'opt-66b'; known: gemma3-270m, minilm-l6-v2",
+    ),
     ("evaluate_vqa", "vlm=vit", r"vlm: got 'vit' \(str\): Input should be 'llava' or 'qwen2_vl'"),
 ]
 

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import collections
-import os
-from pathlib import Path
 
 import pytest
 
 from las import corpora
-
-CACHE = Path(os.environ.get("LAS_TEST_CACHE", Path.home() / ".cache" / "las-test-assets"))
-
-
-@pytest.fixture(autouse=True)
-def test_cache(monkeypatch):
-    monkeypatch.setenv("LAS_CACHE", str(CACHE))
 
 
 def test_wikipedia_articles_are_prose_without_markup():

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import collections
-import os
-from pathlib import Path
 
 import pytest
 
 from las import corpora, data
 from las.tasks import real_data
-
-CACHE = Path(os.environ.get("LAS_TEST_CACHE", Path.home() / ".cache" / "las-test-assets"))
-
-
-@pytest.fixture(autouse=True)
-def test_cache(monkeypatch):
-    monkeypatch.setenv("LAS_CACHE", str(CACHE))
 
 
 def test_wiki_passages_come_only_from_evaluation_articles():
