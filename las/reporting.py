@@ -46,6 +46,7 @@ ABLATION_COLUMNS = [
     "calibration",
     "ablation",
     "T",
+    "code",
     "oat",
     "hg",
     "spike_attention",
