@@ -22,10 +22,10 @@ class ConversionConfig:
     Attributes:
         T: bits of every MT/OAT code, an integer in ``[1, MAX_T]`` (METHOD.md M1): the time
             steps of the model (``T + 1`` with ``code = naf``).
+        mode: ``fast`` (closed forms, what evaluation uses) or ``spike`` (per-step simulation).
         code: how MT/OAT neurons spell their codes: ``binary`` (M1) or ``naf``, the signed-digit
             non-adjacent form (M11: the same values bit for bit, fewer spikes, one extra step
             of weight ``tau`` before step 1). LAS's neurons only; the baselines ignore it.
-        mode: ``fast`` (closed forms, what evaluation uses) or ``spike`` (per-step simulation).
         oat: OAT neurons (True) or a single-threshold MT at ``theta_out`` (ablation "without OAT").
         hg: HG neurons (True) or the float nonlinearity (ablation "without HG").
         spike_attention: spike-equivalent attention (True) or the model's float attention.
