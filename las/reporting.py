@@ -47,6 +47,7 @@ ABLATION_COLUMNS = [
     "calibration",
     "ablation",
     "T",
+    "code",
     "oat",
     "hg",
     "spike_attention",

@@ -93,6 +93,11 @@ BAD = [
         r"conversion\.T: got 64 \(int\): Input should be less than or equal to 29",
     ),
     ("calibrate", "+conversion.Tee=8", r"conversion\.Tee: unknown key"),
+    (
+        "convert",
+        "conversion.code=ternary",
+        r"conversion\.code: got 'ternary' \(str\): .*'binary' or 'naf'",
+    ),
     ("calibrate", "calibration.q=1.5", r"calibration\.q: got 1\.5"),
     ("evaluate", "data.seq_len='128'", r"data\.seq_len: got '128' \(str\)"),
     ("evaluate_tasks", "task.limit=0", r"task\.limit: got 0"),

@@ -3,9 +3,10 @@
 One mechanism: a forward pre-hook on every spiking operator records its call's arguments, and a
 forward hook on every neuron of the operator counts the neuron's spikes and prices them with the
 operator's rule (:mod:`las.energy.rules`), where the fan-out and the replaced ANN work are known.
-Spikes come from each neuron's closed form (``neuron.count``: popcount of its codes), so counts
-are exact in ``fast`` mode; no spike train is materialised. Linear layers left float (an
-unconverted head, a pooler) are counted as MACs in both models.
+Spikes come from each neuron's closed form (``neuron.count``: popcount of its codes; for the
+signed-digit code, M11, its non-zero digits: a negative spike is a subtraction, one AC like a
+positive one), so counts are exact in ``fast`` mode; no spike train is materialised. Linear
+layers left float (an unconverted head, a pooler) are counted as MACs in both models.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class SiteCount:
     Attributes:
         kind: the module class (``OATNeuron``, ``MTNeuron``, ``HGNeuron``; ``FloatNonlinearity``
             or ``Linear`` where the site stays float).
-        steps: time steps of the neuron (``T``, or ``K`` for HG; 0 for a float site).
+        steps: time steps of the neuron's train (``T``; ``T + 1`` for the signed-digit code, M11;
+            ``K`` for HG; 0 for a float site).
         layer: the block the site belongs to (``model.layers.3``), else its operator's path.
         layer_type: see :mod:`las.energy.rules`.
         neurons: neuron evaluations (elements) seen; 0 for a float site.
@@ -128,7 +130,7 @@ def _watch_op(op: SpikingOp, path: str, counts: dict[str, SiteCount]) -> list[Re
         site = getattr(neuron, "site", None) or (f"{path}.{role}" if path else role)
         total = counts[site] = SiteCount(
             type(neuron).__name__,
-            getattr(neuron, "T", 0),
+            getattr(neuron, "steps", 0),
             layer_of(path),
             rules.layer_type(op, path, role),
         )

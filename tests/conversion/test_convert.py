@@ -11,6 +11,7 @@ from las.arch.tiny import BUILDERS, output_tensor, tiny_inputs, tiny_model
 from las.calibration import RuleConfig, calibrate_model
 from las.conversion.build import is_linear, is_norm
 from las.conversion.factory import FloatNonlinearity
+from las.energy import count_spikes
 from las.errors import NonFiniteActivationError
 from las.neurons import HGNeuron, MTNeuron, OATNeuron
 from las.ops import SpikingOp, set_mode
@@ -134,6 +135,31 @@ def test_ablation_switches_change_only_their_part():
     neuron = dict(scaled.named_modules())["model.layers.0.self_attn.q_proj.neurons.input"]
     assert neuron.site == site
     assert float(neuron.theta_out) == pytest.approx(2 * calibration.thresholds[site][1], rel=1e-6)
+
+
+def test_naf_code_keeps_every_output_and_fires_fewer_spikes():
+    """M11 through conversion: ``code=naf`` puts NAF neurons at every MT/OAT site; the model runs
+    T + 1 steps; logits equal the binary code's bit for bit (fast mode), spike mode equals fast
+    mode, and no site fires more spikes or SOPs."""
+    model, calibration = calibrated("llama", torch.float64)
+    outputs, counts = {}, {}
+    for code in ("binary", "naf"):
+        snn = convert_model(model, calibration, ConversionConfig(T=16, code=code))
+        with count_spikes(snn) as counts[code]:
+            outputs[code] = run(snn, "llama", torch.float64).logits
+    neurons = [m for m in snn.modules() if isinstance(m, MTNeuron)]
+    assert neurons and all(n.code.name == "naf" and n.steps == 17 for n in neurons)
+    assert all(op.T == 17 for op in snn.modules() if isinstance(op, SpikingOp))
+    assert any(isinstance(n, OATNeuron) for n in neurons) and snn.las_conversion.code == "naf"
+    assert torch.equal(outputs["naf"], outputs["binary"])
+    set_mode(snn, "spike")
+    spike = run(snn, "llama", torch.float64).logits
+    assert torch.allclose(spike, outputs["naf"], rtol=1e-10, atol=1e-10)
+    binary, naf = counts["binary"], counts["naf"]
+    assert binary.keys() == naf.keys()
+    assert all(naf[s].spikes <= binary[s].spikes and naf[s].sops <= binary[s].sops for s in naf)
+    total = {code: sum(c.spikes for c in counts[code].values()) for code in counts}
+    assert 0 < total["naf"] < total["binary"]
 
 
 def test_unsupported_architecture_lists_supported_ones():

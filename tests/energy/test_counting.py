@@ -18,6 +18,7 @@ from las.errors import NonFiniteActivationError
 from las.neurons import MTNeuron, OATNeuron
 from las.ops import SpikingAttentionCore, SpikingOp, set_mode
 from tests.energy.helpers import ACTIVATION_CODES, INPUT_CODES, hand_linear, popcount
+from tests.neurons.test_codes import textbook_naf
 
 
 def test_linear_sites_match_hand_counts():
@@ -35,6 +36,20 @@ def test_linear_sites_match_hand_counts():
     assert act.spikes == sum(popcount(u) for u in ACTIVATION_CODES) == 6
     assert act.sops == 6 and act.ann_functions == 6 and act.layer_type == "activation"
     assert site.snn_macs == act.snn_macs == 0
+
+
+def test_naf_spikes_are_one_ac_each_whatever_their_sign():
+    """M11: a negative spike is a subtraction, one AC: SOPs are the non-zero NAF digits times
+    the fan-out, and the firing rate is per step of the T + 1 step train."""
+    model, x = hand_linear()
+    model["fc"].neurons["input"] = OATNeuron(1.0, 4.0, T=4, code="naf")
+    with count_spikes(model) as counts, torch.no_grad():
+        model["fc"](x)
+    spikes = sum(sum(d != 0 for d in textbook_naf(q)) for q in INPUT_CODES)
+    assert spikes == 11 < 16  # 14 = 16 - 2, 15 = 16 - 1: two digits each
+    site = counts["fc.input"]
+    assert (site.spikes, site.sops, site.steps) == (spikes, spikes * 3, 5)
+    assert site.firing_rate == spikes / (8 * 5) and site.ann_macs == 2 * 4 * 3
 
 
 def test_attention_core_fanouts_match_hand_counts():
