@@ -36,15 +36,16 @@ GEMMA = register(
         norm_offset=1.0,
     )
 )
-"""Gemma and Gemma 3 (text): the LLaMA layout with GeGLU (tanh GELU), ``(1 + w)`` RMSNorms (four
-per block in Gemma 3: around attention and around the FFN; plus Gemma 3's q/k norms), and
-``query_pre_attn_scalar**-0.5`` as the score scaling, which the attention passes to the ``las``
-core as ``scaling``. Float: the token embedding scaled by ``sqrt(hidden_size)``, the input
-encoding. Gemma 3's sliding-window layers get their window mask through ``las_mask``; its
-config's ``attn_logit_softcapping`` is not read by its attention (none to convert), and its
-``final_logit_softcapping`` (None in released checkpoints) is applied by the model's forward to
-the head's output in float, as in Gemma 2 (below). ``gemma3``, the multimodal wrapper, is not
-registered: convert its language model (``Gemma3ForCausalLM``, ``gemma3_text``)."""
+"""Gemma and Gemma 3 (text): the LLaMA layout with GeGLU (tanh GELU; ``hidden_act`` in Gemma,
+``hidden_activation`` from Gemma 2 on) and ``(1 + w)`` RMSNorms (Gemma 3: four per block, around
+attention and around the FFN, plus q/k norms). Gemma 2/3 scale scores by
+``query_pre_attn_scalar**-0.5``, which the attention passes to the ``las`` core as ``scaling``.
+Float: the token embedding scaled by ``sqrt(hidden_size)``, the input encoding. Gemma 3's
+sliding-window layers get their window mask through ``las_mask``; its attention does not read
+its config's ``attn_logit_softcapping`` (nothing to convert), and a ``final_logit_softcapping``
+(None in released checkpoints) is applied by the model's forward to the head's output in float,
+as in Gemma 2 (below). ``gemma3``, the multimodal wrapper, is not registered: convert its
+language model (``Gemma3ForCausalLM``, ``gemma3_text``)."""
 
 GEMMA2 = register(
     replace(
