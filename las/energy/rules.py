@@ -103,13 +103,13 @@ def linear_cost(op: SpikingLinear, call: Call, role: str, x: Tensor) -> SiteCost
 
 
 def ffn_cost(op: SpikingFFN, call: Call, role: str, x: Tensor) -> SiteCost:
-    """``input`` fans out to the hidden width (twice when gated: gate and up); ``hidden`` to the
-    output width; ``activation`` (HG) to 1: the hidden neuron, or the Hadamard with ``up``, whose
-    current operand keeps one float multiply per element (module docstring)."""
-    n, gated = x.numel(), op.w_gate is not None
+    """``input`` fans out to the hidden width (twice when gated: gate and up, separate or fused);
+    ``hidden`` to the output width; ``activation`` (HG) to 1: the hidden neuron, or the Hadamard
+    with ``up``, whose current operand keeps one float multiply per element (module docstring)."""
+    n, gated = x.numel(), op.gated
     match role:
         case "input":
-            width = op.w_in.shape[0] * (2 if gated else 1)
+            width = op.input_width
             return SiteCost(width, ann_macs=n * width)
         case "activation":
             hadamard = n if gated else 0
@@ -153,7 +153,9 @@ def attention_cost(op: SpikingAttentionCore, call: Call, role: str, x: Tensor) -
     column (``QK^T``); ``probability`` to the ``d_v`` outputs of its row, ``value`` to the
     ``n_q`` outputs of its column (``PV``). ``exp`` feeds its row sum and the Hadamard with the
     reciprocal (fan-out 2; 0 for masked keys, which have no synapse); ``reciprocal`` (one per row)
-    fans out over the ``n_k`` entries of its row.
+    fans out over the ``n_k`` entries of its row. ``softcap`` (HG tanh of the scores, Gemma 2)
+    feeds the exp (fan-out 1; 0 for masked keys) and replaces one tanh per score; its scalings
+    by ``1/c`` and ``c`` are scalar (free).
     """
     q, k, v = call["q"], call["k"], call["v"]
     n_q, n_k, d_v = q.shape[-2], k.shape[-2], v.shape[-1]
@@ -164,6 +166,10 @@ def attention_cost(op: SpikingAttentionCore, call: Call, role: str, x: Tensor) -
             return SiteCost(n_k, ann_macs=qk[0])
         case "key":
             return SiteCost(n_q, ann_macs=qk[1])
+        case "softcap":
+            keep = call.get("keep")
+            fanout = 1 if keep is None else keep.to(torch.int64)
+            return SiteCost(fanout, ann_functions=scores)
         case "exp":
             keep = call.get("keep")
             fanout = 2 if keep is None else 2 * keep.to(torch.int64)
@@ -193,6 +199,7 @@ class OpRules:
 _CORE_TYPES = {
     "query": "qk",
     "key": "qk",
+    "softcap": "softmax",
     "exp": "softmax",
     "reciprocal": "softmax",
     "probability": "pv",

@@ -134,20 +134,25 @@ def spiking_ffn(
     b_out: Tensor | None,
     w_gate: Tensor | None = None,
     b_gate: Tensor | None = None,
+    fused_gate: bool = False,
 ) -> Tensor:
     """FFN (M5): OAT -> Linear -> HG nonlinearity -> OAT -> Linear.
 
-    With ``w_gate`` (SwiGLU/GeGLU): ``HG(gate(x))`` Hadamard ``up(x)`` replaces the plain
-    nonlinearity, ``w_in`` being the up projection. ``neurons`` holds ``input`` (OAT),
-    ``activation`` (HG) and ``hidden`` (OAT).
+    Gated (SwiGLU/GeGLU): ``HG(gate(x))`` Hadamard ``up(x)`` replaces the plain nonlinearity,
+    with ``w_gate`` the gate map and ``w_in`` the up map, or with ``fused_gate`` one map ``w_in``
+    whose output halves are ``[gate, up]`` (a split of the train along features: free).
+    ``neurons`` holds ``input`` (OAT), ``activation`` (HG) and ``hidden`` (OAT).
     """
     encoded = sim.encode(neurons["input"], x)
     up = sim.linear(encoded, w_in, b_in)
-    if w_gate is None:
+    if fused_gate:
+        gate, up = up.chunk(2, dim=-1)
+    else:
+        gate = None if w_gate is None else sim.linear(encoded, w_gate, b_gate)
+    if gate is None:
         hidden = sim.nonlinear(neurons["activation"], up)
     else:
-        gate = sim.nonlinear(neurons["activation"], sim.linear(encoded, w_gate, b_gate))
-        hidden = sim.product(gate, up)
+        hidden = sim.product(sim.nonlinear(neurons["activation"], gate), up)
     return sim.linear(sim.encode(neurons["hidden"], hidden), w_out, b_out)
 
 
@@ -160,15 +165,26 @@ def spiking_attention_core(
     scaling: float,
     keep: Tensor | None = None,
     offset: SoftmaxOffset = "max",
+    softcap: float | None = None,
 ) -> Tensor:
     """Scaled dot-product attention with spike products and the spiking softmax (M5).
 
     ``q``: ``[..., n_q, d]``, ``k``, ``v``: ``[..., n_k, d]``. ``neurons`` holds ``query``, ``key``,
-    ``value`` (OAT), ``exp``, ``reciprocal`` (HG) and ``probability`` (MT, tau = 1). Returns
+    ``value`` (OAT), ``exp``, ``reciprocal`` (HG) and ``probability`` (MT, tau = 1); with
+    ``softcap`` ``c`` (Gemma 2) also ``softcap``, the HG tanh of the soft-capped scores
+    ``c tanh(s / c)`` (M5 nonlinearity; the scalings by ``1/c`` and ``c`` are linear). Returns
     ``[..., n_q, d]``.
     """
     qs, ks, vs = (sim.encode(neurons[n], t) for n, t in (("query", q), ("key", k), ("value", v)))
     scores = sim.affine(lambda s: s * scaling, sim.product(qs, ks, _matmul_transposed))
+    if softcap is not None:
+        if "softcap" not in neurons:
+            raise ValueError(
+                f"the attention passes softcap={softcap} but its core has no 'softcap' (HG "
+                "tanh) neuron: the adapter must declare attention_softcap for this family"
+            )
+        capped = sim.nonlinear(neurons["softcap"], sim.affine(lambda s: s / softcap, scores))
+        scores = sim.affine(lambda s: s * softcap, capped)
     probs = spiking_softmax(
         sim, scores, neurons["exp"], neurons["reciprocal"], neurons["probability"], offset, keep
     )

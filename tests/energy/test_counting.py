@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from las import ConversionConfig, convert_model
-from las.arch.tiny import tiny_inputs
+from las.arch.tiny import BUILDERS, tiny_inputs, tiny_model
+from las.calibration.observe import ObserverFactory
+from las.conversion.build import build_spiking
 from las.conversion.factory import FloatNonlinearity
 from las.energy import count_spikes
 from las.errors import NonFiniteActivationError
@@ -110,6 +112,33 @@ def analytic_llama(config, batch: int, length: int) -> dict[str, int]:
         "macs": L * layer_macs + norm["macs"] + N * h * V,
         "functions": L * layer_functions + norm["functions"],
     }
+
+
+def observed(family: str):
+    """The tiny ``family`` built with observers at every site: every operator and site is priced
+    (ANN work and layer types; observers are float sites, so no spikes) without calibration."""
+    return build_spiking(tiny_model(family), ObserverFactory())
+
+
+@pytest.mark.parametrize("family", sorted(BUILDERS))
+def test_every_site_of_every_family_is_priced(family):
+    model = observed(family)
+    with count_spikes(model) as counts, torch.no_grad():
+        model(**tiny_inputs(family))
+    assert counts and all(c.ann_macs + c.ann_functions > 0 for c in counts.values())
+
+
+@pytest.mark.parametrize("family", ["llama", "phi3"])
+def test_fused_maps_cost_what_separate_ones_do(family):
+    """Phi-3's fused ``qkv_proj`` and ``gate_up_proj`` replace LLaMA's separate maps: the same
+    analytic MACs (the conventions of :mod:`las.energy.rules`) at the same sizes."""
+    model = observed(family)
+    inputs = tiny_inputs(family, seed=7)
+    with count_spikes(model) as counts, torch.no_grad():
+        model(**inputs)
+    expected = analytic_llama(model.config, *inputs["input_ids"].shape)
+    assert sum(c.ann_macs for c in counts.values()) == expected["macs"]
+    assert sum(c.ann_functions for c in counts.values()) == expected["functions"]
 
 
 def test_tiny_llama_counts_equal_the_analytic_model(tiny_llama):
