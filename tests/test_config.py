@@ -35,12 +35,20 @@ CASES = [
 ]
 
 
+#: Stages for models of one task only: the task and the refusal of the others.
+ONE_TASK = {
+    "evaluate_tasks": ("causal_lm", "of causal LMs"),
+    "finetune_qcfs": ("causal_lm", "of causal LMs"),
+    "evaluate_probe": ("encoder", "with encoders"),
+}
+
+
 @pytest.mark.parametrize(("stage", "group", "option"), CASES)
 def test_every_config_file_builds_its_stages_typed_config(stage, group, option, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     composed = compose_stage(stage, f"{group}={option}")
-    if stage in ("evaluate_tasks", "finetune_qcfs") and composed.model.task != "causal_lm":
-        with pytest.raises(ConfigError, match="of causal LMs"):
+    if stage in ONE_TASK and composed.model.task != ONE_TASK[stage][0]:
+        with pytest.raises(ConfigError, match=ONE_TASK[stage][1]):
             load_config(config_class(stage), composed)
         return
     assert stage == load_config(config_class(stage), composed).STAGE
@@ -97,7 +105,11 @@ BAD = [
     ("evaluate", "data.seq_len='128'", r"data\.seq_len: got '128' \(str\)"),
     ("evaluate_tasks", "task.limit=0", r"task\.limit: got 0"),
     ("evaluate_tasks", "model=minilm_l6", "scores log-likelihoods of causal LMs"),
-    ("collect", "model.id=opt-66b", "unknown embedded model 'opt-66b'; known: gemma3-270m, minilm-l6-v2"),
+    (
+        "collect",
+        "model.id=opt-66b",
+        "unknown embedded model 'opt-66b'; known: gemma3-270m, minilm-l6-v2",
+    ),
     ("evaluate_vqa", "vlm=vit", r"vlm: got 'vit' \(str\): Input should be 'llava' or 'qwen2_vl'"),
 ]
 
