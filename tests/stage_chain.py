@@ -16,12 +16,13 @@ SMALL_DATA = (
     "data.eval_sequences=2",
     "data.batch_size=2",
 )
-#: Small probes for tiny encoders (every word pair is kept: one-word sentences are cheap).
+#: Small probes for tiny encoders, one word-similarity set (every pair of it).
 SMALL_PROBE = (
     "probe.tasks.sentiment.train=40",
     "probe.tasks.sentiment.test=30",
     "probe.tasks.topic.train=40",
     "probe.tasks.topic.test=30",
+    "similarity.sets=[wordsim353]",
     "max_length=32",
     "batch_size=128",
 )
