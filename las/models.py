@@ -42,10 +42,10 @@ class ModelSpec:
     task: Task = "causal_lm"
     dtype: DType = "float32"
 
-    def require_causal_lm(self, stage: str, why: str) -> None:
-        """Raise ``ValueError`` naming ``stage`` and ``why`` unless this is a causal LM."""
-        if self.task != "causal_lm":
-            raise ValueError(f"{stage} {why}; {self.name} is an {self.task} model")
+    def require_task(self, task: Task, stage: str, why: str) -> None:
+        """Raise ``ValueError`` naming ``stage`` and ``why`` unless the model's task is ``task``."""
+        if self.task != task:
+            raise ValueError(f"{stage} {why}; {self.name} is a model of task {self.task!r}")
 
     def __post_init__(self) -> None:
         if self.source == "hub" and not self.revision:

@@ -110,7 +110,10 @@ def test_table_numbers_equal_the_results(workflow):
     ablations = pd.read_csv(workflow / "reports/reduced/ablations.csv")
     assert set(ablations["ablation"]) == {"full", "T8", "scale2"}
     table = pd.read_csv(workflow / "reports/reduced/tasks.csv")
-    assert len(table) == len(tasks)
+    probes = pd.read_csv(results / "minilm_l6/evaluate_probe/mse/full/tasks.csv")
+    assert set(table["model"]) == {"smollm2_135m", "minilm_l6"}
+    assert len(table) == len(tasks) + len(probes)
+    table = table[table["model"] == "smollm2_135m"]
     for row in tasks.itertuples():
         (cell,) = table[(table.task == row.task) & (table.metric == row.metric)]["delta [95% CI]"]
         assert cell.startswith(f"{row.delta:+.4g} ")

@@ -93,6 +93,14 @@ def task_records():
     ]
 
 
+def probe_records():
+    """metrics.json of every evaluate_probe run (encoders; full method, mse thresholds)."""
+    return [
+        run_dir(m, "evaluate_probe", "mse", "full", "metrics.json")
+        for m in config["probes"]["models"]
+    ]
+
+
 def fas_records():
     """metrics.json of the FAS training stages the baselines need (finetune, calibrate)."""
     runs = sorted({(m, T) for m, x, T in baseline_runs() if x == "fas"})
@@ -131,7 +139,8 @@ def stage_records():
     records += [
         run_dir(m, "convert", c, a, "metrics.json") for m, c, a in evaluate_runs()
     ]
-    records += evaluate_outputs("metrics.json") + task_records() + vqa_records()
+    records += evaluate_outputs("metrics.json") + task_records() + probe_records()
+    records += vqa_records()
     return records + fas_records()
 
 
