@@ -24,6 +24,7 @@ include: "workflow/rules/calibrate_fas.smk"
 include: "workflow/rules/convert.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/evaluate_tasks.smk"
+include: "workflow/rules/evaluate_glue.smk"
 include: "workflow/rules/evaluate_vqa.smk"
 include: "workflow/rules/tables.smk"
 

@@ -25,6 +25,7 @@ CONFIG_CLASSES = {
     "evaluate": "EvaluateConfig",
     "evaluate_tasks": "EvaluateTasksConfig",
     "evaluate_vqa": "EvaluateVQAConfig",
+    "evaluate_glue": "EvaluateGlueConfig",
     "finetune_qcfs": "FinetuneQCFSConfig",
     "calibrate_fas": "CalibrateFASConfig",
 }
@@ -134,9 +135,9 @@ def run_baselines(chain: Chain) -> Baselines:
     return baselines
 
 
-def run_chain(root: Path) -> Chain:
-    """Run :data:`STAGES` for the tiny LLaMA under ``root``."""
-    chain = Chain(root)
-    for stage in STAGES:
+def run_chain(root: Path, model: str = "model=tiny_llama", stages=STAGES) -> Chain:
+    """Run ``stages`` (default :data:`STAGES`) for ``model`` (the tiny LLaMA) under ``root``."""
+    chain = Chain(root, model)
+    for stage in stages:
         chain.run(stage)
     return chain

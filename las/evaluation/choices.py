@@ -54,6 +54,13 @@ def choice_measures(
     a, s = choice_logliks(ann), choice_logliks(snn)
     if a is None or s is None:
         return None
+    return loglik_measures(a, s)
+
+
+def loglik_measures(a: torch.Tensor, s: torch.Tensor) -> dict[str, Any]:
+    """The measures of :func:`choice_measures` from ``[items, choices]`` log-likelihoods of the
+    ANN (``a``) and the SNN (``s``) on the same items (also a classifier's log-probabilities per
+    class, :mod:`las.evaluation.glue`); ``ValueError`` when the shapes differ."""
     if a.shape != s.shape:
         raise ValueError(
             f"ANN and SNN samples differ in shape: {tuple(a.shape)} vs {tuple(s.shape)}"

@@ -19,7 +19,7 @@ from lm_eval.tasks import TaskManager
 
 from las.evaluation.choices import choice_measures
 from las.evaluation.lm_eval_model import LASLM
-from las.evaluation.paired import paired_difference
+from las.evaluation.paired import Difference, paired_difference
 from las.tasks import TASKS_DIR
 
 
@@ -74,25 +74,45 @@ def result_rows(ann: dict[str, Any], snn: dict[str, Any], identity: dict[str, An
             diff = paired_difference(
                 metric, _per_item(ann, task, metric), _per_item(snn, task, metric)
             )
-            rows.append(
-                identity
-                | {
-                    "task": task,
-                    "metric": metric,
-                    "filter": filt,
-                    "value": _number(value),
-                    "stderr": _number(metrics.get(stderr_key)),
-                    "n": n,
-                    "ann_value": _number(ann["results"][task][key]),
-                    "ann_stderr": _number(ann["results"][task].get(stderr_key)),
-                    "delta": diff.delta if diff else float("nan"),
-                    "delta_ci_low": diff.low if diff else float("nan"),
-                    "delta_ci_high": diff.high if diff else float("nan"),
-                    "verdict": diff.verdict(better.get(metric, True)) if diff else "n/a",
-                }
-                | choices
-            )
+            values = {
+                "value": _number(value),
+                "stderr": _number(metrics.get(stderr_key)),
+                "ann_value": _number(ann["results"][task][key]),
+                "ann_stderr": _number(ann["results"][task].get(stderr_key)),
+            }
+            head = identity | {"task": task, "metric": metric, "filter": filt}
+            rows.append(metric_row(head, values, n, diff, better.get(metric, True), choices))
     return pd.DataFrame(rows)
+
+
+def metric_row(
+    head: dict[str, Any],
+    values: dict[str, float],
+    n: int,
+    diff: Difference | None,
+    higher_is_better: bool,
+    choices: dict[str, Any],
+) -> dict[str, Any]:
+    """One row of :func:`result_rows` (the columns every paired task row has, GLUE's too).
+
+    ``head``: identity, ``task``, ``metric``, ``filter``; ``values``: ``value``, ``stderr``
+    (SNN) and ``ann_value``, ``ann_stderr``; ``diff``: the paired difference (None: not numeric);
+    ``choices``: :func:`las.evaluation.choices.choice_measures` or :data:`NO_CHOICES`.
+    """
+    nan = float("nan")
+    return (
+        head
+        | {k: values[k] for k in ("value", "stderr")}
+        | {"n": n}
+        | {k: values[k] for k in ("ann_value", "ann_stderr")}
+        | {
+            "delta": diff.delta if diff else nan,
+            "delta_ci_low": diff.low if diff else nan,
+            "delta_ci_high": diff.high if diff else nan,
+            "verdict": diff.verdict(higher_is_better) if diff else "n/a",
+        }
+        | choices
+    )
 
 
 def evaluate_pair(
