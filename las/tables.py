@@ -108,24 +108,29 @@ def write_reports(
     fit_hg: list[Path],
     out: Path,
     finetune: pd.DataFrame | None = None,
+    glue: pd.DataFrame | None = None,
 ) -> None:
-    """Every table of :mod:`las.reporting` that has data, into ``out``."""
+    """Every table of :mod:`las.reporting` that has data, into ``out``.
+
+    ``glue``: ``evaluate_glue`` records, whose rows join the lm-eval rows of ``tasks`` in
+    Table 1 (same fields); the baselines table reads the lm-eval rows only.
+    """
     full = evaluate[evaluate["ablation"] == "full"] if "ablation" in evaluate.columns else evaluate
     write_fidelity(fidelity_table(full), out)
     if "ablation" in evaluate.columns:
         reporting.write_table(
             reporting.ablation_table(evaluate), out, "ablations", "Ablations: fidelity and energy"
         )
-    if tasks is not None and len(tasks):
-        rows = reporting.task_rows(tasks)
+    rows = reporting.task_rows(tasks) if tasks is not None and len(tasks) else None
+    glue_rows = reporting.task_rows(glue) if glue is not None and len(glue) else None
+    if rows is not None or glue_rows is not None:
+        table1 = pd.concat([rows, glue_rows], ignore_index=True)  # None parts are left out
         reporting.write_table(
-            reporting.task_table(rows[rows["T"] == FULL_T]),
+            reporting.task_table(table1[table1["T"] == FULL_T]),
             out,
             "tasks",
-            f"Table 1: ANN vs SNN on lm-eval tasks (T = {FULL_T})",
+            f"Table 1: ANN vs SNN on lm-eval and GLUE tasks (T = {FULL_T})",
         )
-    else:
-        rows = None
     if len(reporting.baseline_rows(evaluate)):
         reporting.write_table(
             reporting.baseline_table(evaluate, rows, finetune),
@@ -172,13 +177,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("records", nargs="+", type=Path, help="metrics.json files of evaluate")
     args = parser.parse_args(argv)
     load = mirrored_records if args.source == "wandb" else load_records
-    # GLUE rows have the task rows' fields: one Table 1 for lm-eval tasks and GLUE alike.
-    sources = ((args.tasks, "evaluate_tasks"), (args.glue, "evaluate_glue"))
-    task_records = [load(paths, stage) for paths, stage in sources if paths]
-    tasks = pd.concat(task_records, ignore_index=True) if task_records else None
+    tasks = load(args.tasks, "evaluate_tasks") if args.tasks else None
+    glue = load(args.glue, "evaluate_glue") if args.glue else None
     finetune = load(args.finetune, "finetune_qcfs") if args.finetune else None
     evaluate = load(args.records, "evaluate")
-    write_reports(evaluate, tasks, args.spikes, args.fit_hg, args.out, finetune)
+    write_reports(evaluate, tasks, args.spikes, args.fit_hg, args.out, finetune, glue)
     if args.vqa:
         reporting.write_table(
             reporting.vqa_table(load(args.vqa, "evaluate_vqa")),
