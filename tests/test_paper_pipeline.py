@@ -10,6 +10,7 @@ import pytest
 
 from tests.test_workflow import ROOT, copy_workflow, snakemake
 
+ENCODER_ONLY = ("hidden_rel_error", "embedding_cosine_min", "embedding_cosine_mean")
 TABLES = ("fidelity", "ablations", "tasks", "baselines", "energy", "hg_errors", "vqa")
 #: Every rule a paper run needs (each table's stages); `all` asks for them.
 RULES = (
@@ -36,6 +37,18 @@ def job_counts(out: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
+def fixed_columns(table: pd.DataFrame) -> list[str]:
+    """The columns a table has whatever the run: without the per-task columns of the baselines
+    table, the encoder-only metrics (no encoder in ``models`` here), the percentile of naive
+    records, and ``asset`` (the committed embedded reports predate it)."""
+    data_dependent = {"asset", "percentile", "sentences", *ENCODER_ONLY}
+    return [
+        c
+        for c in table.columns
+        if c not in data_dependent and not c.endswith((" delta [95% CI]", " verdict"))
+    ]
+
+
 def test_the_paper_dag_lists_every_job_offline(tmp_path):
     done = snakemake(copy_workflow(tmp_path), "-n", config="conf/pipeline/paper.yaml")
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
@@ -59,7 +72,7 @@ def test_the_tiny_paper_run_writes_every_table_with_the_embedded_columns(tmp_pat
         table = pd.read_csv(reports / f"{name}.csv")
         embedded = pd.read_csv(ROOT / "reports" / "embedded" / f"{name}.csv")
         assert len(table) > 0, name
-        assert list(table.columns) == list(embedded.columns), name
+        assert fixed_columns(table) == fixed_columns(embedded), name
     tasks = pd.read_csv(reports / "tasks.csv")
     assert {"plumbing_sst2", "plumbing_rte", "las_prose_ppl", "las_wiki_ppl"} <= set(tasks.task)
     results = work / "results" / "paper_tiny" / "tiny_bert_classifier" / "evaluate_glue"
