@@ -36,6 +36,7 @@ CONFIG_CLASSES = {
     "evaluate_tasks": "EvaluateTasksConfig",
     "evaluate_probe": "EvaluateProbeConfig",
     "evaluate_vqa": "EvaluateVQAConfig",
+    "evaluate_glue": "EvaluateGlueConfig",
     "finetune_qcfs": "FinetuneQCFSConfig",
     "calibrate_fas": "CalibrateFASConfig",
 }
@@ -146,9 +147,9 @@ def run_baselines(chain: Chain) -> Baselines:
     return baselines
 
 
-def run_chain(root: Path, model: str = "model=tiny_llama") -> Chain:
-    """Run :data:`STAGES` for ``model`` (default: the tiny LLaMA) under ``root``."""
+def run_chain(root: Path, model: str = "model=tiny_llama", stages=STAGES) -> Chain:
+    """Run ``stages`` (default :data:`STAGES`) for ``model`` (the tiny LLaMA) under ``root``."""
     chain = Chain(root, model)
-    for stage in STAGES:
+    for stage in stages:
         chain.run(stage)
     return chain

@@ -60,6 +60,22 @@ def aggregate(metric: str, values: torch.Tensor, second: torch.Tensor | None) ->
     return torch.exp(-mean_ll)
 
 
+def resample(n: int, seed: int = 0) -> torch.Tensor:
+    """``[BOOTSTRAP, n]`` item indices of the seeded paired bootstrap (rows: resampled sets of
+    the ``n`` items, the same rows for both models)."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(n, (BOOTSTRAP, n), generator=gen)
+
+
+def bootstrap_difference(delta: float, boot: torch.Tensor, n: int) -> Difference:
+    """``delta`` on ``n`` items with the 95 % percentile interval of ``boot``: its ``snn - ann``
+    values on the rows of :func:`resample` (for a metric of the whole item set: perplexity, F1,
+    a correlation)."""
+    q = torch.tensor([0.025, 0.975], dtype=torch.float64)
+    low, high = torch.quantile(boot.to(torch.float64), q)
+    return Difference(delta, float(low), float(high), n)
+
+
 def paired_difference(
     metric: str, ann: Sequence, snn: Sequence, seed: int = 0
 ) -> Difference | None:
@@ -77,12 +93,10 @@ def paired_difference(
             raise ValueError(
                 f"{metric}: items differ between the two runs (weights or references disagree)"
             )
-        gen = torch.Generator().manual_seed(seed)
-        idx = torch.randint(len(a), (BOOTSTRAP, len(a)), generator=gen)
+        idx = resample(len(a), seed)
         delta = aggregate(metric, s[:, 0], s[:, 1]) - aggregate(metric, a[:, 0], a[:, 1])
         boot = aggregate(metric, s[idx, 0], s[idx, 1]) - aggregate(metric, a[idx, 0], a[idx, 1])
-        low, high = torch.quantile(boot, torch.tensor([0.025, 0.975], dtype=torch.float64))
-        return Difference(float(delta), float(low), float(high), len(a))
+        return bootstrap_difference(float(delta), boot, len(a))
     if not isinstance(ann[0], (int, float, bool)):
         return None
     d = torch.tensor(snn, dtype=torch.float64) - torch.tensor(ann, dtype=torch.float64)
