@@ -1,16 +1,16 @@
 """Stage ``tables``: result tables from the evaluation records (``python -m las.tables``).
 
 Reads the records of the ``evaluate``, ``evaluate_tasks``, ``evaluate_probe`` and
-``evaluate_glue`` runs (:mod:`las.records`): the declared ``metrics.json`` files (never walks directories) or, only
-when asked with ``--source wandb``, the W&B runs those files name, through ``wandb.Api`` (W&B
-never gates a table). Per-site and per-function tables (energy per layer type, HG errors) come
-from the CSV files the stages wrote next to their records (``--spikes``, ``--fit-hg``). Writes
-Markdown, LaTeX and CSV into ``--out`` (``reports/<experiment>``): ``fidelity``, ``tasks``
-(Table 1: lm-eval rows of causal LMs, probe and word-similarity rows of encoders, GLUE rows of
-sequence classifiers: all with the same fields),
-``ablations``, ``baselines`` (LAS, FAS and naive at equal T beside the ANN; ``--finetune``: the
-FAS fine-tuning budget), ``energy``, ``hg_errors`` (:mod:`las.reporting`). Numbers are copied,
-never recomputed or rounded in the CSV (the Markdown and LaTeX show 4 significant digits).
+``evaluate_glue`` runs (:mod:`las.records`): the declared ``metrics.json`` files (never walks
+directories) or, only when asked with ``--source wandb``, the W&B runs those files name, through
+``wandb.Api`` (W&B never gates a table). Per-site and per-function tables (energy per layer
+type, HG errors) come from the CSV files the stages wrote next to their records (``--spikes``,
+``--fit-hg``). Writes Markdown, LaTeX and CSV into ``--out`` (``reports/<experiment>``):
+``fidelity``, ``tasks`` (Table 1: lm-eval rows of causal LMs, probe and word-similarity rows of
+encoders, GLUE rows of sequence classifiers, all with the same fields), ``ablations``,
+``baselines`` (LAS, FAS and naive at equal T beside the ANN; ``--finetune``: the FAS fine-tuning
+budget), ``energy``, ``hg_errors`` (:mod:`las.reporting`). Numbers are copied, never recomputed
+or rounded in the CSV (the Markdown and LaTeX show 4 significant digits).
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ A task (``conf/glue/<name>.yaml``, :class:`GlueTaskConfig`) names its items (a H
 its text fields (a sentence or a pair), its labels and its metrics. :func:`predict` runs a
 ``*ForSequenceClassification`` model over the items; :func:`glue_rows` scores the ANN's and the
 SNN's outputs on the same items into rows with the columns of lm-eval task rows
-(:func:`las.evaluation.harness.metric_row`): value and stderr of each, the paired delta and its
+(:func:`las.evaluation.paired.metric_row`): value and stderr of each, the paired delta and its
 95 % interval, and for classification tasks the prediction agreement, the mean absolute
 difference of the per-class log-probabilities and the majority flag
-(:func:`las.evaluation.choices.loglik_measures`).
+(:func:`las.evaluation.choices.score_measures`).
 
 Metrics are GLUE's, computed with scikit-learn and SciPy, the functions the ``evaluate``
 library's ``glue`` metric calls (that metric is a hub script: no offline use): ``acc``
@@ -32,9 +32,14 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from las.config import Name, PositiveInt, Str, typed
-from las.evaluation.choices import loglik_measures
-from las.evaluation.harness import NO_CHOICES, metric_row
-from las.evaluation.paired import Difference, bootstrap_difference, paired_difference, resample
+from las.evaluation.choices import NO_CHOICES, score_measures
+from las.evaluation.paired import (
+    Difference,
+    bootstrap_difference,
+    metric_row,
+    paired_difference,
+    resample,
+)
 
 #: Local GLUE-format files (``source: local``): JSON lines with the task's text fields and label.
 LOCAL_DIR = Path(__file__).resolve().parent / "glue_data"
@@ -157,9 +162,9 @@ def _outputs(logits: torch.Tensor, regression: bool) -> np.ndarray:
 
 def _metric_values(
     name: str, ann: np.ndarray, snn: np.ndarray, gold: np.ndarray
-) -> tuple[dict[str, float], Difference | None]:
-    """Values and stderrs of ``name`` for both models, and the paired difference (accuracy: the
-    mean's standard error, as lm-eval's; corpus-level metrics: the bootstrap's)."""
+) -> tuple[tuple[tuple[float, float], tuple[float, float]], Difference | None]:
+    """``((snn value, stderr), (ann value, stderr))`` of ``name`` and the paired difference
+    (accuracy: the mean's standard error, as lm-eval's; corpus-level metrics: the bootstrap's)."""
     metric = METRICS[name]
     if name == "acc":
         a, s = (np.asarray(p == gold, dtype=float) for p in (ann, snn))
@@ -171,13 +176,7 @@ def _metric_values(
         delta = metric(snn, gold) - metric(ann, gold)
         diff = bootstrap_difference(delta, torch.from_numpy(boot[:, 1] - boot[:, 0]), len(gold))
         stderr = [float(np.nanstd(boot[:, i], ddof=1)) for i in (0, 1)]
-    values = {
-        "value": metric(snn, gold),
-        "stderr": stderr[1],
-        "ann_value": metric(ann, gold),
-        "ann_stderr": stderr[0],
-    }
-    return values, diff
+    return ((metric(snn, gold), stderr[1]), (metric(ann, gold), stderr[0])), diff
 
 
 def glue_rows(
@@ -194,11 +193,11 @@ def glue_rows(
     regression = not task.labels
     choices = NO_CHOICES
     if not regression:
-        choices = loglik_measures(ann.log_softmax(-1), snn.log_softmax(-1))
+        choices = score_measures(ann.log_softmax(-1), snn.log_softmax(-1))
     a, s = _outputs(ann, regression), _outputs(snn, regression)
     rows = []
     for name in task.metrics:
-        values, diff = _metric_values(name, a, s, gold)
-        head = identity | {"task": task.name, "metric": name, "filter": "none"}
-        rows.append(metric_row(head, values, len(gold), diff, True, choices))
+        (snn_estimate, ann_estimate), diff = _metric_values(name, a, s, gold)
+        row = metric_row(task.name, name, len(gold), snn_estimate, ann_estimate, diff)
+        rows.append(identity | row | choices)
     return pd.DataFrame(rows)
