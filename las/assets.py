@@ -505,6 +505,8 @@ def fetch_hub_model(
         except Exception as err:
             raise RuntimeError(offline_hint) from err
     try:
+        if allow_patterns is None:
+            patterns += _pytorch_weights(repo_id, revision)
         return Path(
             snapshot_download(
                 repo_id,
@@ -515,3 +517,12 @@ def fetch_hub_model(
         )
     except Exception as err:
         raise RuntimeError(f"{offline_hint} ({type(err).__name__}: {err})") from err
+
+
+def _pytorch_weights(repo_id: str, revision: str) -> list[str]:
+    """``pytorch_model*.bin`` for a repo without safetensors weights (older fine-tuned
+    checkpoints, e.g. GLUE classifiers), else nothing (never both copies of the weights)."""
+    from huggingface_hub import list_repo_files
+
+    files = list_repo_files(repo_id, revision=revision)
+    return [] if any(f.endswith(".safetensors") for f in files) else ["pytorch_model*.bin"]

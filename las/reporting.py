@@ -3,7 +3,8 @@
 Every builder takes frames loaded from the results (never recomputes a number) and returns the
 table as a frame; :func:`write_table` writes it as CSV (full precision), Markdown and LaTeX.
 
-* :func:`task_table`: Table 1, ANN vs SNN per model and lm-eval task, paired delta and 95 % CI;
+* :func:`task_table`: Table 1, ANN vs SNN per model and task (lm-eval; encoder probes), paired
+  delta and 95 % CI;
 * :func:`ablation_table`: fidelity and energy of every ablation of the ablated model;
 * :func:`baseline_table`: LAS, FAS and naive at equal T beside the ANN (fidelity, tasks, energy);
 * :func:`energy_table`: spikes, SOPs, MACs and ``E_SNN / E_ANN`` per layer type (METHOD.md M8);
@@ -94,7 +95,9 @@ def task_table(rows: pd.DataFrame) -> pd.DataFrame:
 
     Multiple-choice rows add the ANN/SNN prediction agreement, the mean absolute difference of
     the per-choice log-likelihoods and the flag of a model that predicts one choice on > 90 % of
-    items (its accuracy then measures the share of that choice among the gold answers).
+    items (its accuracy then measures the share of that choice among the gold answers); probe
+    rows the same of the probes' class log-probabilities, word-similarity rows the Spearman
+    correlation of the ANN and SNN similarities as agreement (:mod:`las.evaluation.probe`).
     """
     table = rows.copy()
     table["ANN"] = [_pm(v, s) for v, s in zip(table.ann_value, table.ann_stderr, strict=True)]
@@ -179,6 +182,8 @@ def baseline_table(
             budget.get(m, "-") if x == "fas" else "-"
             for m, x in zip(table["model"], table["method"], strict=True)
         ]
+    if tasks is not None:  # only the tasks of the compared models get columns
+        tasks = tasks[tasks["model"].isin(table["model"])]
     if tasks is not None and len(tasks):
         for (task, metric), group in tasks.groupby(["task", "metric"], sort=True):
             cells, verdicts = {}, {}

@@ -35,12 +35,24 @@ CASES = [
 ]
 
 
+#: Stages for models of one task only: the task and the refusal of the others.
+ONE_TASK = {
+    "evaluate_tasks": ("causal_lm", "of causal LMs"),
+    "finetune_qcfs": ("causal_lm", "of causal LMs"),
+    "evaluate_probe": ("encoder", "with encoders"),
+}
+
+
 @pytest.mark.parametrize(("stage", "group", "option"), CASES)
 def test_every_config_file_builds_its_stages_typed_config(stage, group, option, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     composed = compose_stage(stage, f"{group}={option}")
-    if stage in ("evaluate_tasks", "finetune_qcfs") and composed.model.task != "causal_lm":
-        with pytest.raises(ConfigError, match="of causal LMs"):
+    if stage in ONE_TASK and composed.model.task != ONE_TASK[stage][0]:
+        with pytest.raises(ConfigError, match=ONE_TASK[stage][1]):
+            load_config(config_class(stage), composed)
+        return
+    if stage == "evaluate_glue" and composed.model.task != "sequence_classification":
+        with pytest.raises(ConfigError, match="fine-tuned classifier"):
             load_config(config_class(stage), composed)
         return
     assert stage == load_config(config_class(stage), composed).STAGE

@@ -92,16 +92,10 @@ BUILDERS = {
             word_embed_proj_dim=32,
         )
     ),
-    "bert": lambda: tf.BertModel(
-        tf.BertConfig(
-            vocab_size=VOCAB,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=64,
-        )
-    ),
+    "bert": lambda: tf.BertModel(_bert_config()),
+    # A BERT encoder with its sequence-classification head (pooler + linear, 2 labels): the GLUE
+    # path's plumbing (las.evaluate_glue), never accuracy.
+    "bert_classifier": lambda: tf.BertForSequenceClassification(_bert_config(num_labels=2)),
     "roberta": lambda: tf.RobertaModel(
         tf.RobertaConfig(
             vocab_size=VOCAB,
@@ -114,6 +108,18 @@ BUILDERS = {
     ),
     "clip_vision": lambda: tf.CLIPVisionModel(tf.CLIPVisionConfig(**_clip_kwargs())),
 }
+
+
+def _bert_config(**extra) -> tf.BertConfig:
+    return tf.BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=64,
+        **extra,
+    )
 
 
 def _gemma_kwargs() -> dict:

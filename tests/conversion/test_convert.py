@@ -42,7 +42,8 @@ def attended(output, family, seed=5):
     (Gemma 2's) averages every key there (a fully masked softmax), the ``las`` core gives 0."""
     tensor = output_tensor(output)
     mask = tiny_inputs(family, seed=seed).get("attention_mask")
-    return tensor if mask is None else tensor[mask.bool()]
+    per_sequence = tensor.ndim == 2  # a classifier's logits: one output per sequence
+    return tensor if mask is None or per_sequence else tensor[mask.bool()]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -85,8 +86,10 @@ def test_blocks_are_fully_spiking(family):
         inside_op = any(
             name.startswith(p + ".") for p, m in snn.named_modules() if isinstance(m, SpikingOp)
         )
-        # Documented float parts: embedding lookups and BERT's pooler (outside the blocks).
-        if inside_op or name.endswith(("embed_tokens", "wte", "wpe")) or "pooler" in name:
+        # Documented float parts: embedding lookups, BERT's pooler and a classification head
+        # (outside the blocks).
+        head = "pooler" in name or name == "classifier"
+        if inside_op or name.endswith(("embed_tokens", "wte", "wpe")) or head:
             continue
         if is_linear(module) or is_norm(module) or isinstance(module, nn.GELU | nn.SiLU):
             float_left.append(name)

@@ -1,5 +1,6 @@
 # Cluster resources of every stage's jobs, computed from the model's size by the table in
 # workflow/resources.yaml (formulas there); a local run ignores them.
+import fnmatch
 import functools
 import math
 import re
@@ -21,8 +22,13 @@ def model_size(model):
     with open(f"conf/model/{model}.yaml") as f:
         spec = yaml.safe_load(f)
     named = NAMED_SIZE.search(spec["id"])
-    if model in RESOURCES["params_b"]:
-        params = RESOURCES["params_b"][model]
+    listed = [
+        p
+        for name, p in RESOURCES["params_b"].items()
+        if fnmatch.fnmatchcase(model, name)
+    ]
+    if listed:
+        params = listed[0]
     elif spec["source"] == "tiny":
         params = 0.0
     elif named:
