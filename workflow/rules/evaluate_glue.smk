@@ -9,6 +9,8 @@ rule evaluate_glue:
         "logs/evaluate_glue/{experiment}/{model}/{calibration}/{ablation}/{glue}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("evaluate_glue"),
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} glue={w.glue} "

@@ -9,6 +9,8 @@ rule evaluate_probe:
         "logs/evaluate_probe/{experiment}/{model}/{calibration}/{ablation}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("evaluate_probe"),
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} "

@@ -15,6 +15,8 @@ rule tables:
         f"logs/tables/{config['experiment']}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("tables"),
     params:
         out=lambda w, output: os.path.dirname(output[0]),
         fit_hg=lambda w, input: [os.path.dirname(p) for p in input.hg],
@@ -41,6 +43,8 @@ rule figures:
         f"logs/figures/{config['experiment']}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("figures"),
     params:
         out=lambda w, output: os.path.dirname(output[0]),
     shell:
