@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedModel
 
-from las.config import NonNegativeInt, PositiveFloat, typed
+from las.config import NonNegativeInt, PositiveFloat, PositiveInt, typed
 from las.conversion import Calibration, ConversionConfig, convert_model
 from las.conversion.build import build_spiking
 from las.conversion.config import Steps
@@ -66,6 +66,8 @@ class AllocationConfig:
             (floored at ``min_bits``); ``T`` itself is always a candidate.
         min_bits: the fewest bits any site may code.
         seed: seed of the tokens sampled from the ANN for the sensitivity estimate.
+        batches: how many calibration batches (the first; ``data.batch_size`` sequences of
+            ``data.seq_len`` tokens each) the ``convert`` stage allocates on.
     """
 
     metric: Literal["kl", "perplexity_ratio"] = "kl"
@@ -73,6 +75,7 @@ class AllocationConfig:
     cuts: tuple[Steps, ...] = (2, 4, 6, 8)
     min_bits: Steps = 2
     seed: NonNegativeInt = 0
+    batches: PositiveInt = 1
 
     def __post_init__(self) -> None:
         if self.metric == "perplexity_ratio" and not self.budget > 1:
