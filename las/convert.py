@@ -6,7 +6,12 @@ and ``metrics.json`` into ``output_dir`` (:mod:`las.converted`); the original we
 referenced by id and hash, not copied. The artifacts by method:
 
 * ``las``: ``thresholds`` (``calibrate``, with this ``calibration`` rule) and ``bank``
-  (``fit_hg``);
+  (``fit_hg``); a rule with an ``allocation`` (METHOD.md M12) has this stage choose the bits per
+  site on the first ``allocation.batches`` batches of the calibration text (the ``data`` config
+  of the ``collect`` run the thresholds come from): it loads the model, writes
+  ``allocation.safetensors`` into the folder, ``allocation.csv`` (bits, sensitivity and energy per
+  site) beside it, and the allocation's record (energy and fidelity of uniform ``T`` and of the
+  allocation on that text, ``lam``, the bits histogram, seconds) into ``metrics.json``;
 * ``naive`` (METHOD.md M10): ``stats`` (``collect``), from which this stage takes each site's
   percentile threshold (``method.percentile``);
 * ``fas`` (M9): ``fas_neurons`` (``calibrate_fas`` for this ``conversion.T``) and ``weights``
@@ -23,15 +28,19 @@ from pathlib import Path
 
 import torch
 
-from las.artifacts import write_artifact
+from las import data, models
+from las.artifacts import read_artifact, write_artifact
+from las.calibration.allocation import allocate_bits
 from las.calibration.rules import RuleConfig
-from las.calibration.store import load_stats
-from las.config import Name, Str, config_hash, plain, typed
+from las.calibration.store import load_stats, load_thresholds, save_allocation
+from las.config import Name, Str, build, config_hash, plain, typed
+from las.conversion import Calibration
 from las.conversion.config import ConversionConfig
-from las.converted import BANK, FAS, NAIVE, THRESHOLDS, write_converted
+from las.converted import ALLOCATION, BANK, FAS, NAIVE, THRESHOLDS, write_converted
 from las.evaluation.configs import MethodConfig
 from las.evaluation.methods import SPIKING_PARTS
 from las.fas.qcfs import WEIGHTS
+from las.hg_bank import load_bank
 from las.models import ModelSpec
 from las.naive import naive_thresholds
 from las.stage import Input, StageConfig, StageContext, StageResult, entry_point
@@ -62,6 +71,16 @@ class ConvertConfig(
     def __post_init__(self) -> None:
         if self.method.name == "none":
             raise ValueError("method 'none' is the original network: there is nothing to convert")
+        if self.calibration.allocation is not None and self.method.name != "las":
+            raise ValueError(
+                f"a bit allocation (calibration.allocation) is LAS's; method {self.method.name!r} "
+                "does not read it: choose a calibration without one"
+            )
+        if self.calibration.allocation is not None and self.model.task != "causal_lm":
+            raise ValueError(
+                "a bit allocation measures next-token fidelity: it needs a causal LM, "
+                f"not task {self.model.task!r}"
+            )
 
     def inputs(self) -> dict[str, Input]:
         model = plain(self.model)
@@ -88,7 +107,31 @@ def _las(cfg: ConvertConfig, ctx: StageContext) -> tuple[dict, dict[str, Path]]:
         "thresholds_hash": ctx.inputs["thresholds"].config_hash,
         "bank_hash": ctx.inputs["bank"].config_hash,
     }
-    return labels, {THRESHOLDS: Path(cfg.thresholds), BANK: Path(cfg.bank)}
+    artifacts = {THRESHOLDS: Path(cfg.thresholds), BANK: Path(cfg.bank)}
+    if cfg.calibration.allocation is None:
+        return labels, artifacts
+    # Only an allocated folder carries these labels (as only naive's carries its percentile),
+    # so records and tables of uniform-T conversions keep their columns.
+    bits, record = _allocate(cfg, ctx)
+    labels["allocation_hash"] = config_hash(dict(sorted(bits.items())))
+    labels["allocation"] = f"{record['metric']}<={record['budget']}"
+    return labels, artifacts | {ALLOCATION: ctx.work / f".{ALLOCATION}"}
+
+
+def _allocate(cfg: ConvertConfig, ctx: StageContext) -> tuple[dict[str, int], dict]:
+    """The bits per site (M12) on the calibration text, written to ``.allocation.safetensors``
+    and ``allocation.csv`` in the work folder; returns them and the allocation's record."""
+    rule, loaded = cfg.calibration.allocation, models.load(cfg.model)
+    thresholds, _ = load_thresholds(Path(cfg.thresholds), loaded.model_id, loaded.revision)
+    bank, _ = load_bank(Path(cfg.bank), loaded.model_id, loaded.revision)
+    text = build(data.DataConfig, ctx.lineage["collect"]["config"]["data"], "collect's data")
+    batches = data.calibration_batches(loaded.tokenizer, text)[: rule.batches]
+    calibration = Calibration(thresholds, bank)
+    found = allocate_bits(loaded.model, calibration, batches, cfg.conversion, rule)
+    identity = ctx.identity(loaded.model_id, loaded.revision)
+    save_allocation(ctx.work / f".{ALLOCATION}", found.bits, identity, found.record)
+    found.sites.to_csv(ctx.work / "allocation.csv", index=False)
+    return found.bits, found.record
 
 
 def _naive(cfg: ConvertConfig, ctx: StageContext) -> tuple[dict, dict[str, Path]]:
@@ -121,8 +164,13 @@ def run(cfg: ConvertConfig, ctx: StageContext) -> StageResult:
     files = write_converted(
         ctx.work, cfg.model, cfg.conversion, labels, identity, artifacts, method
     )
-    (ctx.work / f".{NAIVE}").unlink(missing_ok=True)
+    for hidden in (NAIVE, ALLOCATION):
+        (ctx.work / f".{hidden}").unlink(missing_ok=True)
+    if (ctx.work / "allocation.csv").exists():
+        files.append("allocation.csv")
     fields = {"model_id": identity.model_id, "revision": identity.revision, "method": method}
+    if ALLOCATION in artifacts:
+        fields["allocation_record"] = read_artifact(ctx.work / ALLOCATION, "convert")[2]
     return StageResult(fields | labels | plain(cfg.conversion), files=files)
 
 

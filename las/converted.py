@@ -6,7 +6,10 @@ copied in (:data:`METHOD_FILES`), and a reference to the original weights by id 
 model spec and its revision: an embedded asset's wheel sha256 or a hub commit), never a copy of
 them:
 
-* ``las``: ``thresholds.safetensors`` and ``hg_bank.safetensors`` (a few hundred kB);
+* ``las``: ``thresholds.safetensors`` and ``hg_bank.safetensors`` (a few hundred kB), and
+  ``allocation.safetensors``, the bits per site (METHOD.md M12), when the calibration rule
+  allocates them (``convert`` computes it; the record's ``allocation_hash`` label says it is
+  there);
 * ``naive`` (METHOD.md M10): ``naive_thresholds.safetensors`` (one threshold per site);
 * ``fas`` (M9): ``fas.safetensors`` (IF thresholds and initial potentials per channel) and
   ``weights.safetensors``, the fine-tuned parameters of ``finetune_qcfs`` (FAS changes every
@@ -31,7 +34,7 @@ from transformers import PreTrainedModel
 
 from las import models
 from las.artifacts import ArtifactMismatchError, Identity, check_model, read_artifact
-from las.calibration.store import load_thresholds
+from las.calibration.store import load_allocation, load_thresholds
 from las.config import build, plain
 from las.conversion import Calibration, ConversionConfig, convert_model
 from las.fas.convert import convert_fas
@@ -43,6 +46,7 @@ MANIFEST = "converted.json"
 FORMAT = "las-converted-model/1"
 THRESHOLDS, BANK = "thresholds.safetensors", "hg_bank.safetensors"
 FAS, NAIVE = "fas.safetensors", "naive_thresholds.safetensors"
+ALLOCATION = "allocation.safetensors"
 #: The stages whose ``data`` config chose each method's calibration text (their document split
 #: must be the evaluation's).
 CALIBRATION_TEXT = {
@@ -52,6 +56,8 @@ CALIBRATION_TEXT = {
 }
 #: The artifacts each method's folder holds besides the manifest.
 METHOD_FILES = {"las": (THRESHOLDS, BANK), "fas": (FAS, WEIGHTS), "naive": (NAIVE,)}
+#: The artifacts a method's folder may hold besides those.
+OPTIONAL_FILES = {"las": (ALLOCATION,)}
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,14 @@ class ConvertedModel:
         return {"model_id": self.identity.model_id, "revision": self.identity.revision}
 
     def calibration(self) -> Calibration:
-        """LAS: the thresholds and HG bank in the folder (identity checked against the record)."""
+        """LAS: the thresholds, HG bank and (where recorded) bits per site in the folder
+        (identity checked against the record)."""
         thresholds, t_identity = load_thresholds(self.path / THRESHOLDS, **self._ident())
         bank, _ = load_bank(self.path / BANK, **self._ident())
-        return Calibration(thresholds, bank, {"thresholds_hash": t_identity.config_hash})
+        bits = {}
+        if self.labels.get("allocation_hash") is not None:
+            bits, _ = load_allocation(self.path / ALLOCATION, **self._ident())
+        return Calibration(thresholds, bank, {"thresholds_hash": t_identity.config_hash}, bits)
 
     def apply(self, model: PreTrainedModel) -> PreTrainedModel:
         """Convert ``model`` (the original, loaded by :meth:`load_original`) in place, by the
@@ -177,10 +187,12 @@ def write_converted(
 ) -> list[str]:
     """Write a converted-model folder; return its file names.
 
-    ``artifacts``: the files of :data:`METHOD_FILES` for ``method`` (name in the folder ->
-    where it is now), copied in (weights hard-linked where possible).
+    ``artifacts``: the files of :data:`METHOD_FILES` for ``method`` and any of its
+    :data:`OPTIONAL_FILES` (name in the folder -> where it is now), copied in (weights
+    hard-linked where possible).
     """
-    if set(artifacts) != set(METHOD_FILES[method]):
+    needed, optional = set(METHOD_FILES[method]), set(OPTIONAL_FILES.get(method, ()))
+    if not needed <= set(artifacts) <= needed | optional:
         raise ValueError(f"method {method!r} needs {METHOD_FILES[method]}, got {sorted(artifacts)}")
     folder.mkdir(parents=True, exist_ok=True)
     for name, source in artifacts.items():
@@ -194,7 +206,7 @@ def write_converted(
         "identity": identity.header(),
     }
     (folder / MANIFEST).write_text(json.dumps(record, indent=2, sort_keys=True))
-    return [MANIFEST, *METHOD_FILES[method]]
+    return [MANIFEST, *artifacts]
 
 
 def load_converted(path: str | Path, cache_dir: Path | None = None) -> PreTrainedModel:

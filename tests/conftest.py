@@ -61,3 +61,11 @@ def baselines(chain):
     from tests.stage_chain import run_baselines
 
     return run_baselines(chain)
+
+
+@pytest.fixture(scope="session")
+def workflow(tmp_path_factory):
+    """The reduced embedded workflow run once to completion (tests/test_workflow.py)."""
+    from tests.test_workflow import run_reduced
+
+    return run_reduced(tmp_path_factory.mktemp("workflow"))

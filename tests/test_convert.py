@@ -106,3 +106,31 @@ def test_fas_needs_its_calibration_for_the_same_T(baselines, tmp_path):
     overrides = [o for o in baselines.overrides("convert_fas") if not o.startswith("output_")]
     with pytest.raises(ArtifactMismatchError, match=r"calibrate_fas conversion.T = 4"):
         run_stage("convert", *overrides, "conversion.T=8", f"output_dir={tmp_path}/f")
+
+
+def test_an_allocating_rule_writes_bits_that_meet_the_budget_and_load_back(chain, tmp_path):
+    """M12 through the stages: calibrate with an allocating rule, convert chooses bits per site
+    on the calibration text, the folder loads them and its record says what they cost."""
+    rule = ["calibration=mse_kl005", "calibration.allocation.budget=1e-6"]
+    stats = f"stats={chain.dir('collect') / 'stats.safetensors'}"
+    calibrate = run_stage(
+        "calibrate", chain.model, "tracking=disabled", stats, *rule, f"output_dir={tmp_path}/cal"
+    )
+    overrides = [o for o in chain.overrides("convert") if not o.startswith(("output_dir", "thr"))]
+    folder = run_stage(
+        "convert",
+        *overrides,
+        *rule,
+        f"thresholds={calibrate / 'thresholds.safetensors'}",
+        f"output_dir={tmp_path}/alloc",
+    )
+    record = json.loads((folder / "metrics.json").read_text())
+    found = record["allocation_record"]
+    assert found["allocated_kl"] <= 1e-6 and record["allocation"] == "kl<=1e-06"
+    assert found["allocated_e_snn_pj"] <= found["uniform_e_snn_pj"]
+    assert (folder / "allocation.csv").is_file()
+    converted = ConvertedModel.read(folder)
+    bits = converted.calibration().bits
+    assert bits and set(bits.values()) <= set(found["candidates"])
+    snn = load_converted(folder)
+    assert {n.site: n.bits for n in snn.modules() if n.__class__.__name__ == "OATNeuron"} == bits

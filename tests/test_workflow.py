@@ -74,10 +74,10 @@ def test_an_incomplete_pipeline_config_is_rejected_not_merged(tmp_path):
     assert "'experiment' is a required property" in done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def workflow(tmp_path_factory):
-    """A copy of the workflow (Snakefile, rules, configs) run once to completion."""
-    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
+def run_reduced(work: Path) -> Path:
+    """The workflow copied into ``work`` and run once to completion on the reduced config (the
+    ``workflow`` fixture of tests/conftest.py, shared by the workflow and paper tests)."""
+    copy_workflow(work)
     done = snakemake(work)
     logs = "\n".join(p.read_text()[-3000:] for p in sorted((work / "logs").rglob("*.log")))
     assert done.returncode == 0, done.stderr[-4000:] + logs

@@ -7,6 +7,10 @@ differ in ``theta_nor``:
 * ``mse``: the bin edge minimising M7's expected quantisation error
   ``P(|x| < t) (t/2^T)^2/12 + P(|x| >= t) (theta_out/2^T)^2/12``;
 * ``fixed``: values given in the config (hand-set constants, ablations).
+
+A rule may also carry an ``allocation`` (METHOD.md M12, :mod:`las.calibration.allocation`): bits
+per site chosen on the calibration text for these thresholds, computed by ``convert``, which has
+the model, the HG bank and the conversion config it needs.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Annotated, Literal
 import torch
 from pydantic import Field
 
+from las.calibration.allocation import AllocationConfig
 from las.calibration.stats import SiteStats, bin_upper_edges
 from las.config import Fraction, PositiveFloat, typed
 
@@ -31,6 +36,7 @@ class RuleConfig:
 
     ``q`` in (0, 1); ``margin`` >= 0; ``theta_nor`` < ``theta_out``, both > 0, given for ``fixed``
     only (the other rules choose them: a value given there would be ignored, so it is refused).
+    ``allocation``: the per-site bit allocation rule (M12), or None for ``T`` bits everywhere.
     """
 
     name: Literal["mse", "quantile", "fixed"] = "mse"
@@ -40,6 +46,7 @@ class RuleConfig:
     margin: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] = 0.25
     theta_nor: PositiveFloat | None = None
     theta_out: PositiveFloat | None = None
+    allocation: AllocationConfig | None = None
 
     def __post_init__(self) -> None:
         given = self.theta_nor is not None, self.theta_out is not None

@@ -1,4 +1,5 @@
-"""Artifacts of the calibration stages: statistics (``collect``) and thresholds (``calibrate``)."""
+"""Artifacts of the calibration stages: statistics (``collect``), thresholds (``calibrate``) and
+the per-site bits of an allocation (METHOD.md M12; written by ``convert``)."""
 
 from __future__ import annotations
 
@@ -94,3 +95,17 @@ def load_thresholds(
         s: (float(tensors[f"{s}.theta_nor"]), float(tensors[f"{s}.theta_out"])) for s in sites
     }
     return thresholds, identity
+
+
+def save_allocation(path: Path, bits: Mapping[str, int], identity: Identity, meta: Mapping) -> None:
+    """Write the bits per OAT site of an allocation (M12) with its identity and record."""
+    tensors = {site: torch.tensor(b, dtype=torch.int64) for site, b in bits.items()}
+    write_artifact(path, tensors, identity, meta)
+
+
+def load_allocation(
+    path: Path, model_id: str | None = None, revision: str | None = None
+) -> tuple[dict[str, int], Identity]:
+    """Read an allocation written by ``convert``: site -> bits, and its identity."""
+    tensors, identity, _ = read_artifact(path, "convert", model_id, revision)
+    return {site: int(b) for site, b in tensors.items()}, identity

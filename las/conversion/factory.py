@@ -16,14 +16,17 @@ from las.neurons.codes import code_named
 
 @dataclass
 class Calibration:
-    """Calibrated thresholds per site and the fitted HG neuron per function.
+    """Calibrated thresholds per site, the fitted HG neuron per function, the bits per site.
 
-    ``thresholds`` maps site -> ``(theta_nor, theta_out)``; ``hg`` maps function name -> neuron.
+    ``thresholds`` maps site -> ``(theta_nor, theta_out)``; ``hg`` maps function name -> neuron;
+    ``bits`` maps an OAT site to its number of bits ``T_j <= T`` (METHOD.md M12, the output of
+    :func:`las.calibration.allocation.allocate_bits`); sites absent keep ``T``.
     """
 
     thresholds: Mapping[str, tuple[float, float]]
     hg: Mapping[str, HGNeuron]
     meta: dict = field(default_factory=dict)
+    bits: Mapping[str, int] = field(default_factory=dict)
 
 
 class FloatNonlinearity(nn.Module):
@@ -46,7 +49,8 @@ class CalibratedFactory:
     """A :class:`las.conversion.sites.NeuronFactory` placing calibrated neurons.
 
     Every MT/OAT neuron spells its code in ``cfg.code`` (M1 or M11), so the model runs the
-    trains' length: ``T`` steps, or ``T + 1`` for the signed-digit code.
+    trains' length: ``T`` steps, or ``T + 1`` for the signed-digit code. An OAT site with
+    allocated bits (``calibration.bits``, M12) codes ``T_j`` bits in that same train.
     """
 
     def __init__(self, calibration: Calibration, cfg: ConversionConfig) -> None:
@@ -73,6 +77,13 @@ class CalibratedFactory:
                 "model or conversion config; rerun collect and calibrate for this one"
             )
         nor, out = (v * cfg.threshold_scale for v in self.calibration.thresholds[site])
+        bits = self.calibration.bits.get(site, cfg.T)
+        if bits > cfg.T:
+            raise ValueError(
+                f"site {site} is allocated {bits} bits but the conversion has T = {cfg.T}: the "
+                "allocation was made for a larger T; rerun the allocation for this one"
+            )
+        neuron = dict(site=site, mode=cfg.mode, code=cfg.code, bits=bits)
         if cfg.oat:
-            return OATNeuron(nor, out, cfg.T, site=site, mode=cfg.mode, code=cfg.code)
-        return MTNeuron(out, cfg.T, site=site, mode=cfg.mode, code=cfg.code)
+            return OATNeuron(nor, out, cfg.T, **neuron)
+        return MTNeuron(out, cfg.T, **neuron)

@@ -1,4 +1,5 @@
-"""MT neuron: multi-threshold, bit-serial, binary (METHOD.md M1) or signed-digit (M11) code."""
+"""MT neuron: multi-threshold, bit-serial, binary (METHOD.md M1) or signed-digit (M11) code, with
+``bits <= T`` bits of resolution in a T-step train (M12)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from las.neurons.base import (
     SpikingNeuron,
     ThresholdLike,
     as_threshold,
+    check_steps,
     compute_dtype,
     threshold_for,
 )
@@ -23,7 +25,8 @@ class BitSerialState(NamedTuple):
     """Simulation state of a bit-serial encoder: membrane potential in units of ``tau / 2**T``.
 
     Units start at the code ``q`` (the floor of ``v(1)``: a sub-unit remainder never reaches the
-    smallest threshold, one unit, so the fired bits are the same).
+    smallest threshold, one unit, so the fired bits are the same); a neuron with ``bits < T``
+    (M12) starts at ``q_bits * 2**(T - bits)``, whose last ``T - bits`` bits are zero.
     """
 
     sign: Tensor
@@ -123,12 +126,18 @@ class MTNeuron(SpikingNeuron):
         code: ``binary`` (M1: steps ``1..T``, spikes ``tau * 2**-t``) or ``naf`` (M11: the
             non-adjacent form, steps ``0..T``, spikes ``+-tau * 2**-t``; see
             :mod:`las.neurons.codes`).
+        bits: bits ``B`` of the code, ``1 <= B <= T`` (default ``T``): the per-site allocation
+            of M12. The code is M1's with ``B`` bits (same threshold, resolution ``tau / 2**B``)
+            and its train the T-step train of ``q_B * 2**(T - B)``: the first ``B`` steps carry
+            ``q_B``'s digits, the last ``T - B`` are silent, so the train keeps the model's
+            length and every operator is unchanged.
 
-    ``neuron(x)`` returns ``sign(x) * q * tau / 2**T`` with ``q = min(floor(|x| 2**T / tau),
-    2**T - 1)`` for either code, computed in :func:`las.neurons.base.compute_dtype` and cast to
+    ``neuron(x)`` returns ``sign(x) * q * tau / 2**B`` with ``q = min(floor(|x| 2**B / tau),
+    2**B - 1)`` for either code, computed in :func:`las.neurons.base.compute_dtype` and cast to
     ``x.dtype``; ``count(x)`` is the number of non-zero digits of ``q`` in the code
-    (``popcount(q)`` for ``binary``). The code only chooses the digits (one step rule and one
-    count, :class:`las.neurons.codes.BitSerialCode`): value, fusion and OAT routing are shared.
+    (``popcount(q)`` for ``binary``; shifting ``q`` by ``T - B`` changes neither count). The code
+    only chooses the digits (one step rule and one count,
+    :class:`las.neurons.codes.BitSerialCode`): value, fusion and OAT routing are shared.
     """
 
     def __init__(
@@ -138,8 +147,12 @@ class MTNeuron(SpikingNeuron):
         site: str | None = None,
         mode: Mode | str = Mode.FAST,
         code: CodeName | BitSerialCode = "binary",
+        bits: int | None = None,
     ) -> None:
         super().__init__(T, site, mode)
+        self.bits = T if bits is None else check_steps(bits, "bits")
+        if self.bits > T:
+            raise ValueError(f"bits must be <= T = {T} (a T-step train), got {bits}")
         self.code = code_named(code)
         self.first_step = self.code.first_step
         self.register_buffer("tau", as_threshold(tau, "tau"))
@@ -162,7 +175,7 @@ class MTNeuron(SpikingNeuron):
             return None
         nor, out = self.fused_thresholds(x)
         dyadic = is_dyadic(nor) if out is None else is_dyadic(nor, out)
-        return compiled.run("mt", fused_code_value, x, nor, out, self.T, dyadic)
+        return compiled.run("mt", fused_code_value, x, nor, out, self.bits, dyadic)
 
     def _widen(self, x: Tensor) -> tuple[Tensor, Tensor]:
         wide = x.to(compute_dtype(x, self.T))
@@ -171,7 +184,8 @@ class MTNeuron(SpikingNeuron):
     def init_state(self, x: Tensor) -> BitSerialState:
         wide, magnitude = self._widen(x)
         tau = self.threshold(x, magnitude).expand(x.shape)
-        return BitSerialState(torch.sign(wide), code_units(magnitude, tau, self.T), tau)
+        units = code_units(magnitude, tau, self.bits) * 2.0 ** (self.T - self.bits)
+        return BitSerialState(torch.sign(wide), units, tau)
 
     def step(self, state: BitSerialState, t: int) -> tuple[Tensor, Tensor, BitSerialState]:
         return bit_step(state, t, self.T, self.code)
@@ -179,7 +193,7 @@ class MTNeuron(SpikingNeuron):
     def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
         wide, magnitude = self._widen(x)
         tau = self.threshold(x, magnitude)
-        return bit_serial_closed_form(wide, magnitude, tau, self.T, self.code, count)
+        return bit_serial_closed_form(wide, magnitude, tau, self.bits, self.code, count)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, code={self.code.name}"
+        return f"{super().extra_repr()}, bits={self.bits}, code={self.code.name}"

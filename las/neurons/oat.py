@@ -22,7 +22,8 @@ class OATNeuron(MTNeuron):
     Args:
         theta_nor: normal threshold > 0 (scalar, per-tensor or per-channel).
         theta_out: outlier threshold, ``> theta_nor`` everywhere.
-        T, site, mode, code: as for :class:`MTNeuron` (one code for both sub-neurons).
+        T, site, mode, code, bits: as for :class:`MTNeuron` (one code and one number of bits
+            for both sub-neurons: M12's ``B`` bits keep ``theta_nor`` and ``theta_out``).
     """
 
     def __init__(
@@ -33,6 +34,7 @@ class OATNeuron(MTNeuron):
         site: str | None = None,
         mode: Mode | str = Mode.FAST,
         code: CodeName | BitSerialCode = "binary",
+        bits: int | None = None,
     ) -> None:
         nor, out = as_threshold(theta_nor, "theta_nor"), as_threshold(theta_out, "theta_out")
         try:
@@ -48,7 +50,7 @@ class OATNeuron(MTNeuron):
                 f"min {out.min().item():g}, theta_nor max {nor.max().item():g}); use MTNeuron for "
                 "a single threshold"
             )
-        super().__init__(nor, T, site, mode, code)
+        super().__init__(nor, T, site, mode, code, bits)
         self.register_buffer("theta_out", out)
 
     @property
