@@ -105,6 +105,17 @@ class ConvertedModel:
         )
         return loaded
 
+    def row_identity(self, loaded: models.LoadedModel, snn: PreTrainedModel) -> dict[str, Any]:
+        """What every paired ANN/SNN result row records (the fields of the lm-eval model's
+        ``identity``): model id, revision, method, T and the thresholds hash of ``snn``."""
+        return {
+            "model": loaded.model_id,
+            "revision": loaded.revision,
+            "method": self.method,
+            "T": self.conversion.T,
+            "thresholds_hash": getattr(snn, "las_thresholds_hash", None),
+        }
+
     def _ident(self) -> dict[str, str]:
         return {"model_id": self.identity.model_id, "revision": self.identity.revision}
 

@@ -57,13 +57,7 @@ def run(cfg: EvaluateGlueConfig, ctx: StageContext) -> StageResult:
     ann = predict(loaded.model, loaded.tokenizer, items, *scores)
     snn_model = converted.apply(loaded.model)
     snn = predict(snn_model, loaded.tokenizer, items, *scores)
-    identity = {
-        "model": loaded.model_id,
-        "revision": loaded.revision,
-        "method": converted.method,
-        "T": converted.conversion.T,
-        "thresholds_hash": snn_model.las_thresholds_hash,
-    }
+    identity = converted.row_identity(loaded, snn_model)
     rows = glue_rows(cfg.glue, items["label"].to_numpy(), ann, snn, identity)
     rows.insert(0, "model_name", cfg.model.name)
     fields = {

@@ -87,13 +87,7 @@ def run(cfg: EvaluateProbeConfig, ctx: StageContext) -> StageResult:
         ann, snn_sims = (pair_similarities(embed, pairs) for embed in embedders)
         human = [p.score for p in pairs]
         rows.append(similarity_row(name, ann, snn_sims, human, cfg.similarity.seed))
-    identity = {
-        "model": loaded.model_id,
-        "revision": loaded.revision,
-        "method": converted.method,
-        "T": converted.conversion.T,
-        "thresholds_hash": snn.las_thresholds_hash,
-    }
+    identity = converted.row_identity(loaded, snn)
     table = pd.DataFrame([identity | row for row in rows])
     table.insert(0, "model_name", cfg.model.name)
     fields = {

@@ -23,6 +23,7 @@ TINY_RANDOM = "tiny-random"  # the ``weights`` label of every result on these mo
 
 
 def _decoder_kwargs() -> dict:
+    """Sizes shared by every tiny text model (the decoders and the BERT encoders)."""
     return dict(
         vocab_size=VOCAB,
         hidden_size=32,
@@ -111,15 +112,7 @@ BUILDERS = {
 
 
 def _bert_config(**extra) -> tf.BertConfig:
-    return tf.BertConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=64,
-        **extra,
-    )
+    return tf.BertConfig(**_decoder_kwargs(), **extra)
 
 
 def _gemma_kwargs() -> dict:
