@@ -13,7 +13,7 @@ from transformers import PreTrainedModel
 
 from las.arch import Adapter, Composite, GatedFFN, PlainFFN, adapter_for
 from las.conversion import attention
-from las.conversion.sites import OAT, PROBABILITY, NeuronFactory, Role, hg
+from las.conversion.sites import OAT, PROBABILITY, SCORE, NeuronFactory, Role, hg
 from las.ops import (
     SpikingAttentionCore,
     SpikingFFN,
@@ -34,6 +34,8 @@ ATTENTION_ROLES = {
     "reciprocal": hg("reciprocal"),
     "probability": PROBABILITY,
 }
+#: The neuron the spiking row max of the softmax reads (offset "max", M13).
+REFERENCE_ROLES: dict[SoftmaxOffset, dict[str, Role]] = {"max": {"score": SCORE}, "first": {}}
 
 
 def _neurons(factory: NeuronFactory, path: str, roles: dict[str, Role]) -> dict[str, nn.Module]:
@@ -84,7 +86,7 @@ def _convert_ffn(
     if isinstance(ffn, GatedFFN):
         mlp = owner.get_submodule(ffn.path)
         gate, up, down = (mlp.get_submodule(n) for n in (ffn.gate, ffn.up, ffn.down))
-        roles = {"input": OAT, "activation": hg(act), "hidden": OAT}
+        roles = {"input": OAT, "activation": hg(act), "up": OAT, "hidden": OAT}
         new = SpikingFFN(
             up.weight,
             up.bias,
@@ -127,9 +129,8 @@ def _convert_block(
     if spike_attention:
         attn = block.get_submodule(adapter.attention)
         core_path = f"{path}.{adapter.attention}.las_core"
-        attn.las_core = SpikingAttentionCore(
-            _neurons(factory, core_path, ATTENTION_ROLES), factory.T, offset
-        )
+        roles = ATTENTION_ROLES | REFERENCE_ROLES[offset]
+        attn.las_core = SpikingAttentionCore(_neurons(factory, core_path, roles), factory.T, offset)
     _convert_linears_and_norms(block, path, factory)
 
 

@@ -67,6 +67,7 @@ class CalibratedFactory:
                 "model or conversion config; rerun collect and calibrate for this one"
             )
         nor, out = (v * cfg.threshold_scale for v in self.calibration.thresholds[site])
-        if cfg.oat:
+        # a score site is MT at theta_out: one threshold per site for the row max (M13)
+        if cfg.oat and role.kind is Kind.OAT:
             return OATNeuron(nor, out, cfg.T, site=site, mode=cfg.mode)
         return MTNeuron(out, cfg.T, site=site, mode=cfg.mode)

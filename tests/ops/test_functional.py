@@ -82,9 +82,7 @@ def test_attention_core(gen, offset, masked):
 def test_softmax_probabilities_are_mt_encoded_and_close(gen):
     scores = torch.randn(4, 10, generator=gen, dtype=torch.float64) * 3
     neurons = softmax_neurons(scores)
-    probs = spiking_softmax(
-        FastSim(), scores, neurons["exp"], neurons["reciprocal"], neurons["probability"]
-    )
+    probs = spiking_softmax(FastSim(), scores, **neurons)
     codes = probs * 2**T
     assert torch.equal(codes, codes.round())  # an MT(tau=1) code
     assert torch.allclose(probs, scores.softmax(-1), atol=3e-4)
@@ -123,6 +121,8 @@ def test_ffn(gen, kind):
         "activation": fit_hg_neuron("gelu" if kind == "gelu" else "silu", -20, 20)[0],
         "hidden": oat_for(hidden),
     }
+    if w_gate is not None:  # gate x up is a product of two trains (M5): up is OAT-encoded
+        neurons["up"] = oat_for(F.linear(x, w_in))
     module = SpikingFFN(w_in, None, w_out, None, neurons, T, w_gate=w_gate)
     fast, spike = both_modes(module, x)
     assert torch.allclose(spike, fast, rtol=1e-9, atol=1e-10)
