@@ -4,6 +4,7 @@ convention (``las/energy/ledger.py``), and what the ledger prices is what the fo
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -104,6 +105,9 @@ def test_every_operation_outside_the_neurons_is_priced_or_free(family, grad_mode
     )
     outside = [c for c in counts.values() if c.layer_type in ("residual", "embedding")]
     assert adds == sum(c.ann_acs for c in outside) == sum(c.snn_acs for c in outside) > 0
+    # No float product or function is left inside a block (M5): the SNN's MAC column is zero.
+    inside = [c for c in counts.values() if re.search(r"\.\d+$", c.layer)]
+    assert inside and not any(c.snn_macs or c.snn_functions for c in inside)
 
 
 def test_an_operation_neither_priced_nor_free_stops_the_count():
