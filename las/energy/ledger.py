@@ -30,15 +30,16 @@ function per element.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.hooks import RemovableHandle
+
+from las.energy.rules import in_block
 
 #: ATen operations that move, view, cast, create or look up data: free on both sides (with the
 #: composite forms ``inference_mode`` keeps undecomposed: ``reshape``, ``to``, ``flatten``;
@@ -127,7 +128,7 @@ class Price:
     element (``"mac"``: times the MACs per output element, the weight's fan-in), in
     ``layer_type``."""
 
-    kind: str
+    kind: Literal["ac", "mac", "function"]
     layer_type: str
 
 
@@ -139,8 +140,6 @@ PRICES = {
     ("model", "conv2d"): Price("mac", "embedding"),
     ("model", "tanh"): Price("function", "linear"),
 }
-
-_BLOCK = re.compile(r"\.\d+(\.|$)")
 
 
 def free_reason(name: str, out: Any) -> str | None:
@@ -161,14 +160,14 @@ def context_of(stack: list[tuple[str, nn.Module]]) -> str:
         return "position"
     if any(hasattr(m, "las_core") for _, m in stack):
         return "attention"
-    return "block" if _BLOCK.search(stack[-1][0]) else "model"
+    return "block" if in_block(stack[-1][0]) else "model"
 
 
 def work(price: Price, args: tuple, out: Tensor) -> tuple[str, int]:
-    """(the SiteCost field, its count) of one priced operation."""
+    """(the SiteCost field, its count) of one priced operation (``args[1]``: a convolution's
+    weight ``[out, in / groups, *kernel]``, whose ``weight[0]`` is one output's fan-in)."""
     if price.kind == "mac":
-        weight = args[1]
-        return "ann_macs", out.numel() * weight[0].numel()
+        return "ann_macs", out.numel() * args[1][0].numel()
     return {"ac": "ann_acs", "function": "ann_functions"}[price.kind], out.numel()
 
 
@@ -211,12 +210,15 @@ def watching(
     """Within the block, every forward of ``model`` runs under an :class:`OutsideLedger`,
     switched off inside the modules for which ``priced`` is true (their rules count them)."""
     ledger = OutsideLedger(record)
-    active = [False]
+    active = False
 
     def switch(on: bool) -> None:
-        if on != active[0]:
-            (ledger.__enter__ if on else lambda: ledger.__exit__(None, None, None))()
-            active[0] = on
+        nonlocal active
+        if on and not active:
+            ledger.__enter__()
+        elif active and not on:
+            ledger.__exit__(None, None, None)
+        active = on
 
     def enter(path: str, module: nn.Module) -> None:
         if module is model:

@@ -15,7 +15,7 @@ are counted on the same operators. The conventions, applied the same way in ever
 * **Products of two trains** (M5): ``O(t) = A(t) S_B(t) + S_A(t-1) B(t)``: the spikes of *both*
   operands fan out, each with the other's running sum as weight. An operand that is a float
   current (a baseline's float site) keeps one float multiply per element (``float_macs``).
-* **Neuron routing** (:mod:`las.energy.ledger`): OAT's outlier mask is one comparison per
+* **Neuron routing** (:func:`neuron_work`): OAT's outlier mask is one comparison per
   element, an HG gate a comparator tree (:attr:`las.neurons.HGNeuron.gate_comparisons`); an HG
   segment's offset is one weighted event at step 1 that fans out like a spike (ACs). A neuron's
   own membrane update and firing decision are its dynamics, not synaptic work.
@@ -112,6 +112,11 @@ def layer_of(path: str) -> str:
     """The layer a module belongs to: the path up to its block index, else the path itself."""
     match = _BLOCK.match(path)
     return match.group(1) if match else path
+
+
+def in_block(path: str) -> bool:
+    """Whether the module at ``path`` is (inside) a transformer block: its path has an index."""
+    return _BLOCK.match(path) is not None
 
 
 def linear_cost(op: SpikingLinear, call: Call, role: str, x: Tensor) -> SiteCost:
