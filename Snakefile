@@ -15,6 +15,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/calibrate.smk"
@@ -24,6 +25,8 @@ include: "workflow/rules/calibrate_fas.smk"
 include: "workflow/rules/convert.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/evaluate_tasks.smk"
+include: "workflow/rules/evaluate_probe.smk"
+include: "workflow/rules/evaluate_glue.smk"
 include: "workflow/rules/evaluate_vqa.smk"
 include: "workflow/rules/tables.smk"
 

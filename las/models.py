@@ -11,6 +11,8 @@ import torch
 from transformers import (
     AutoModel,
     AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoModelForSequenceClassification,
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -20,7 +22,14 @@ from las.arch.tiny import BUILDERS, VLM_BUILDERS, byte_tokenizer, tiny_model
 from las.config import Name, Str, typed
 
 Source = Literal["embedded", "hub", "tiny"]
-Task = Literal["causal_lm", "encoder"]
+Task = Literal["causal_lm", "encoder", "sequence_classification", "vision_language"]
+#: The transformers class that loads a hub model of each task (an encoder: its base model).
+AUTO = {
+    "causal_lm": AutoModelForCausalLM,
+    "encoder": AutoModel,
+    "sequence_classification": AutoModelForSequenceClassification,
+    "vision_language": AutoModelForImageTextToText,
+}
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 DType = Literal["float32", "float64", "bfloat16"]
 EMBEDDED_DEFAULT = "smollm2-135m"
@@ -32,7 +41,9 @@ class ModelSpec:
 
     ``source``: ``embedded`` (``id`` is an asset of ``conf/assets.yaml``), ``hub`` (``id`` a
     Hugging Face repo, ``revision`` pinned) or ``tiny`` (``id`` a family of
-    :mod:`las.arch.tiny`, random weights: proves code paths, never accuracy).
+    :mod:`las.arch.tiny`, random weights: proves code paths, never accuracy). ``task``: how it
+    loads (:data:`AUTO`): a causal LM, a base encoder, an encoder with its sequence-classification
+    head (a fine-tuned GLUE checkpoint), or a vision-language model.
     """
 
     name: Name
@@ -42,10 +53,10 @@ class ModelSpec:
     task: Task = "causal_lm"
     dtype: DType = "float32"
 
-    def require_causal_lm(self, stage: str, why: str) -> None:
-        """Raise ``ValueError`` naming ``stage`` and ``why`` unless this is a causal LM."""
-        if self.task != "causal_lm":
-            raise ValueError(f"{stage} {why}; {self.name} is an {self.task} model")
+    def require_task(self, task: Task, stage: str, why: str) -> None:
+        """Raise ``ValueError`` naming ``stage`` and ``why`` unless the model's task is ``task``."""
+        if self.task != task:
+            raise ValueError(f"{stage} {why}; {self.name} is a model of task {self.task!r}")
 
     def __post_init__(self) -> None:
         if self.source == "hub" and not self.revision:
@@ -69,7 +80,7 @@ def _known_ids(source: str) -> list[str] | None:
     if source == "embedded":
         from las import assets
 
-        return sorted(assets.load_asset_specs())
+        return assets.model_asset_ids()
     return None
 
 
@@ -101,7 +112,7 @@ def load(spec: ModelSpec, cache_dir: Path | None = None) -> LoadedModel:
         asset = assets.asset_spec(spec.id)
         task = "causal_lm" if spec.task == "causal_lm" else "base"
         model, tokenizer = assets.load_model(spec.id, cache, task=task)
-        return LoadedModel(model.to(dtype).eval(), tokenizer, spec.id, asset.sha256)
+        return LoadedModel(model.to(dtype).eval(), tokenizer, spec.id, asset.revision)
     return _load_hub(spec, dtype, cache_dir or default_cache())
 
 
@@ -109,7 +120,6 @@ def _load_hub(spec: ModelSpec, dtype: torch.dtype, cache: Path) -> LoadedModel:
     from las import assets
 
     path = assets.fetch_hub_model(spec.id, spec.revision, cache, allow_patterns=None)
-    auto = AutoModelForCausalLM if spec.task == "causal_lm" else AutoModel
-    model = auto.from_pretrained(path, dtype=dtype, local_files_only=True).eval()
+    model = AUTO[spec.task].from_pretrained(path, dtype=dtype, local_files_only=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     return LoadedModel(model, tokenizer, spec.id, spec.revision)

@@ -64,5 +64,6 @@ def convert_naive(
     model: PreTrainedModel, thresholds: Mapping[str, float], cfg: ConversionConfig
 ) -> PreTrainedModel:
     """The naive conversion of ``model`` in place (``cfg``: ``T``, ``mode``, ``spike_attention``,
-    ``softmax_offset``, ``convert_head``, ``threshold_scale``; ``oat`` and ``hg`` are LAS's)."""
+    ``softmax_offset``, ``convert_head``, ``threshold_scale``; ``oat``, ``hg`` and ``code`` are
+    LAS's)."""
     return convert_with(model, NaiveFactory(thresholds, cfg), cfg)

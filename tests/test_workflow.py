@@ -50,6 +50,21 @@ def test_a_fresh_clone_runs_the_pipeline(tmp_path):
     assert "Using workflow specific profile profiles/default" in out  # failure 7
 
 
+def test_the_full_embedded_config_runs_every_real_model_on_every_task(tmp_path):
+    """conf/pipeline/embedded_full.yaml: the four real models; the three causal LMs on every
+    multiple-choice and perplexity task set."""
+    work = copy_workflow(tmp_path)
+    done = snakemake(work, "-n", config="conf/pipeline/embedded_full.yaml")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    for model in ("smollm2_135m", "minilm_l6", "qwen25_coder_05b", "gemma3_270m"):
+        assert f"results/embedded_full/{model}/evaluate/mse/full/metrics.json" in out, model
+    for model in ("smollm2_135m", "qwen25_coder_05b", "gemma3_270m"):
+        for task_set in ("full_choice", "full_ppl"):
+            record = f"{model}/evaluate_tasks/las/full/{task_set}/metrics.json"
+            assert f"results/embedded_full/{record}" in out, record
+
+
 def test_an_incomplete_pipeline_config_is_rejected_not_merged(tmp_path):
     """Failure 5: a config with keys left out is not filled in from the embedded default."""
     work = copy_workflow(tmp_path)
@@ -95,7 +110,10 @@ def test_table_numbers_equal_the_results(workflow):
     ablations = pd.read_csv(workflow / "reports/reduced/ablations.csv")
     assert set(ablations["ablation"]) == {"full", "T8", "scale2"}
     table = pd.read_csv(workflow / "reports/reduced/tasks.csv")
-    assert len(table) == len(tasks)
+    probes = pd.read_csv(results / "minilm_l6/evaluate_probe/mse/full/tasks.csv")
+    assert set(table["model"]) == {"smollm2_135m", "minilm_l6"}
+    assert len(table) == len(tasks) + len(probes)
+    table = table[table["model"] == "smollm2_135m"]
     for row in tasks.itertuples():
         (cell,) = table[(table.task == row.task) & (table.metric == row.metric)]["delta [95% CI]"]
         assert cell.startswith(f"{row.delta:+.4g} ")

@@ -10,8 +10,9 @@ same way for every family. Within each transformer block:
   the registered ``las`` attention function;
 * the FFN nonlinearity becomes an HG neuron: fused into the first linear map (plain FFN) or a
   :class:`las.ops.SpikingFFN` (gated FFN: SwiGLU/GeGLU; OAT on ``up``, so ``gate x up`` is a
-  spike product);
-* every LayerNorm/RMSNorm becomes its spiking version.
+  spike product; a fused ``gate_up`` map is split along features, free);
+* every LayerNorm/RMSNorm becomes its spiking version (q/k norms inside attention included);
+* an attention-score soft-cap ``c tanh(s / c)`` (Gemma 2) becomes an HG tanh inside the core.
 
 Outside the blocks: the adapter's extra norms, its :class:`Projector` modules (linear maps around
 one activation, such as a vision tower's patch merger) and the output head. A :class:`Composite`
@@ -43,11 +44,13 @@ class GatedFFN:
     """A gated FFN module ``down(act(gate(x)) * up(x))`` at ``path`` inside each block.
 
     ``activation``: the activation module inside it (where FAS puts QCFS, on the gate, M9).
+    ``up``: None when ``gate`` names one fused map whose output halves are ``[gate, up]``, gate
+    first (Phi-3's ``gate_up_proj``, split with ``chunk(2, dim=-1)``).
     """
 
     path: str
     gate: str = "gate_proj"
-    up: str = "up_proj"
+    up: str | None = "up_proj"
     down: str = "down_proj"
     activation: str = "act_fn"
 
@@ -115,6 +118,10 @@ class Adapter:
         activation_keys: config attributes naming the FFN activation, first found wins.
         head: path of the output head (``lm_head``) converted when the config asks for it.
         projectors: FFN-like modules outside the blocks (e.g. a patch merger).
+        norm_offset: RMSNorm scale is ``norm_offset + weight`` (Gemma: ``1 + w``, M5 RMSNorm).
+        attention_softcap: config attribute of the attention-score soft-cap ``c`` of
+            ``c tanh(s / c)``, which the family's attention passes as ``softcap``; where it is
+            set, the attention core gets an HG tanh site (``softcap``), or None.
     """
 
     name: str
@@ -126,6 +133,8 @@ class Adapter:
     activation_keys: tuple[str, ...] = ("hidden_act", "activation_function")
     head: str | None = "lm_head"
     projectors: tuple[Projector, ...] = ()
+    norm_offset: float = 0.0
+    attention_softcap: str | None = None
 
     def activation(self, config: PretrainedConfig) -> str:
         """The HG function name of the FFN activation in ``config``."""
@@ -134,6 +143,10 @@ class Adapter:
             if isinstance(act, str):
                 return hg_activation(self.name, act)
         raise ValueError(f"{self.name}: config names no activation in {self.activation_keys}")
+
+    def softcap(self, config: PretrainedConfig) -> float | None:
+        """The attention-score soft-cap of ``config`` (None: the family has none or it is off)."""
+        return getattr(config, self.attention_softcap, None) if self.attention_softcap else None
 
 
 @dataclass(frozen=True)

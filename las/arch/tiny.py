@@ -43,6 +43,33 @@ BUILDERS = {
     "qwen2": lambda: tf.Qwen2ForCausalLM(
         tf.Qwen2Config(**_decoder_kwargs(), num_key_value_heads=2)
     ),
+    "qwen3": lambda: tf.Qwen3ForCausalLM(
+        tf.Qwen3Config(**_decoder_kwargs(), num_key_value_heads=2, head_dim=8)
+    ),
+    "phi3": lambda: tf.Phi3ForCausalLM(
+        tf.Phi3Config(
+            **_decoder_kwargs(),
+            num_key_value_heads=2,
+            bos_token_id=EOS,
+            eos_token_id=EOS,
+            pad_token_id=EOS,
+        )
+    ),
+    "gemma": lambda: _random_norms(
+        tf.GemmaForCausalLM(tf.GemmaConfig(**_decoder_kwargs(), num_key_value_heads=2, head_dim=8))
+    ),
+    "gemma2": lambda: _random_norms(
+        tf.Gemma2ForCausalLM(
+            # Soft-caps near the tiny model's score (0.06) and logit (0.4) ranges: both bend.
+            tf.Gemma2Config(
+                **_gemma_kwargs(), attn_logit_softcapping=0.05, final_logit_softcapping=0.5
+            )
+        )
+    ),
+    "gemma3": lambda: _random_norms(tf.Gemma3ForCausalLM(tf.Gemma3TextConfig(**_gemma_kwargs()))),
+    "gpt_neox": lambda: tf.GPTNeoXForCausalLM(
+        tf.GPTNeoXConfig(**_decoder_kwargs(), bos_token_id=EOS, eos_token_id=EOS)
+    ),
     "gpt2": lambda: tf.GPT2LMHeadModel(
         tf.GPT2Config(
             vocab_size=VOCAB,
@@ -65,16 +92,10 @@ BUILDERS = {
             word_embed_proj_dim=32,
         )
     ),
-    "bert": lambda: tf.BertModel(
-        tf.BertConfig(
-            vocab_size=VOCAB,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=64,
-        )
-    ),
+    "bert": lambda: tf.BertModel(_bert_config()),
+    # A BERT encoder with its sequence-classification head (pooler + linear, 2 labels): the GLUE
+    # path's plumbing (las.evaluate_glue), never accuracy.
+    "bert_classifier": lambda: tf.BertForSequenceClassification(_bert_config(num_labels=2)),
     "roberta": lambda: tf.RobertaModel(
         tf.RobertaConfig(
             vocab_size=VOCAB,
@@ -87,6 +108,39 @@ BUILDERS = {
     ),
     "clip_vision": lambda: tf.CLIPVisionModel(tf.CLIPVisionConfig(**_clip_kwargs())),
 }
+
+
+def _bert_config(**extra) -> tf.BertConfig:
+    return tf.BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=64,
+        **extra,
+    )
+
+
+def _gemma_kwargs() -> dict:
+    """Gemma 2/3: a sliding window (4) shorter than the test inputs (12) on layer 0 and a score
+    scaling ``query_pre_attn_scalar**-0.5`` other than ``head_dim**-0.5``."""
+    return _decoder_kwargs() | dict(
+        num_key_value_heads=2,
+        head_dim=8,
+        query_pre_attn_scalar=16,
+        sliding_window=4,
+        layer_types=["sliding_attention", "full_attention"],
+    )
+
+
+def _random_norms(model: tf.PreTrainedModel) -> tf.PreTrainedModel:
+    """Gemma initialises the ``w`` of its ``(1 + w)`` RMSNorms to 0: random ones exercise it."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name:
+                param.normal_(0.0, 0.5)
+    return model
 
 
 def _clip_kwargs() -> dict:

@@ -22,9 +22,10 @@ def convert_model(
     """Return the spiking conversion of ``model``: still a ``PreTrainedModel``, same interface.
 
     Every block becomes spike-driven (OAT at every site, spike-equivalent attention, HG
-    nonlinearities, spiking norms); what stays float: the embedding lookup (the input encoding),
-    positional encodings added to it, and pooling/heads outside the blocks other than ``lm_head``
-    (converted unless ``cfg.convert_head`` is False). Vision-language models (LLaVA, Qwen2-VL)
+    nonlinearities, spiking norms); what stays float: the embedding lookup (the input encoding,
+    Gemma's ``sqrt(hidden)`` scale included), positional encodings added to it, and pooling/heads
+    outside the blocks other than ``lm_head`` (converted unless ``cfg.convert_head`` is False;
+    Gemma 2's final logit soft-cap after it stays float). Vision-language models (LLaVA, Qwen2-VL)
     convert both towers and the projector between them; their patch embedding on raw pixels is
     the image's input encoding and stays float (see :mod:`las.arch.families`). The original is
     left untouched unless ``inplace``; weights are shared between the converted modules and the

@@ -4,6 +4,11 @@ Every supported architecture calls ``ALL_ATTENTION_FUNCTIONS[config._attn_implem
 (module, query, key, value, mask, scaling) after its projections, RoPE and KV cache update. With
 ``_attn_implementation = "las"`` that call lands here and runs the module's spike-equivalent core
 (:class:`las.ops.SpikingAttentionCore`, attached as ``module.las_core`` by the converter).
+
+The mask arrives built: transformers makes it through the mask interface registered for the same
+name (:func:`las_mask`), with the model's mask function, so sliding-window layers get their window
+(``sliding_window`` passed to the attention call is then redundant). A ``softcap`` argument
+(Gemma 2's score soft-cap) goes to the core, which caps the scores with its HG tanh neuron.
 """
 
 from __future__ import annotations
@@ -41,7 +46,10 @@ def las_attention(
     dropout: float = 0.0,
     **kwargs: Any,
 ) -> tuple[Tensor, None]:
-    """Attention through ``module.las_core``; returns ``([B, q_len, H, d], None)``."""
+    """Attention through ``module.las_core``; returns ``([B, q_len, H, d], None)``.
+
+    ``kwargs`` may carry ``is_causal`` (used when no mask is given) and ``softcap``.
+    """
     core = getattr(module, "las_core", None)
     if core is None:
         raise RuntimeError(
@@ -54,7 +62,7 @@ def las_attention(
     causal = bool(kwargs.get("is_causal", getattr(module, "is_causal", False)))
     keep = keep_mask(attention_mask, query.shape[-2], key.shape[-2], causal, query.device)
     scale = query.shape[-1] ** -0.5 if scaling is None else scaling
-    out = core(query, key, value, scaling=scale, keep=keep)
+    out = core(query, key, value, scaling=scale, keep=keep, softcap=kwargs.get("softcap"))
     return out.transpose(1, 2).contiguous(), None
 
 

@@ -38,6 +38,13 @@ ATTENTION_ROLES = {
 REFERENCE_ROLES: dict[SoftmaxOffset, dict[str, Role]] = {"max": {"score": SCORE}, "first": {}}
 
 
+def attention_roles(softcap: float | None, offset: SoftmaxOffset = "max") -> dict[str, Role]:
+    """The sites of an attention core: the reference's (:data:`REFERENCE_ROLES`) and, with a
+    score soft-cap, an HG tanh (``softcap``), whose output the score neuron then encodes."""
+    roles = ATTENTION_ROLES | REFERENCE_ROLES[offset]
+    return roles if softcap is None else roles | {"softcap": hg("tanh")}
+
+
 def _neurons(factory: NeuronFactory, path: str, roles: dict[str, Role]) -> dict[str, nn.Module]:
     return {name: factory(f"{path}.{name}", role) for name, role in roles.items()}
 
@@ -65,15 +72,20 @@ def spiking_linear(
     )
 
 
-def spiking_norm(module: nn.Module, factory: NeuronFactory, path: str) -> SpikingOp:
-    """The spiking form of a LayerNorm or RMSNorm module at ``path``."""
+def spiking_norm(
+    module: nn.Module, factory: NeuronFactory, path: str, offset: float = 0.0
+) -> SpikingOp:
+    """The spiking form of a LayerNorm or RMSNorm module at ``path``.
+
+    ``offset``: an RMSNorm's scale is ``offset + weight`` (the adapter's ``norm_offset``; Gemma's
+    ``1 + w``).
+    """
     if isinstance(module, nn.LayerNorm):
         neurons = _neurons(factory, path, LAYER_NORM_ROLES)
         return SpikingLayerNorm(module.weight, module.bias, module.eps, neurons, factory.T)
-    if "Gemma" in type(module).__name__:
-        raise ValueError(f"{path}: Gemma-style (1 + w) RMSNorm is not supported yet")
     eps = getattr(module, "variance_epsilon", getattr(module, "eps", None))
-    return SpikingRMSNorm(module.weight, float(eps), _neurons(factory, path, NORM_ROLES), factory.T)
+    neurons = _neurons(factory, path, NORM_ROLES)
+    return SpikingRMSNorm(module.weight, float(eps), neurons, factory.T, offset)
 
 
 def _matches(root: nn.Module, pattern: str) -> list[tuple[str, nn.Module]]:
@@ -85,17 +97,15 @@ def _convert_ffn(
 ) -> None:
     if isinstance(ffn, GatedFFN):
         mlp = owner.get_submodule(ffn.path)
-        gate, up, down = (mlp.get_submodule(n) for n in (ffn.gate, ffn.up, ffn.down))
+        gate, down = mlp.get_submodule(ffn.gate), mlp.get_submodule(ffn.down)
         roles = {"input": OAT, "activation": hg(act), "up": OAT, "hidden": OAT}
+        neurons = _neurons(factory, f"{path}.{ffn.path}", roles)
+        if ffn.up is None:  # one fused map whose output halves are [gate, up]
+            first, gating = gate, {"fused_gate": True}
+        else:
+            first, gating = mlp.get_submodule(ffn.up), {"w_gate": gate.weight, "b_gate": gate.bias}
         new = SpikingFFN(
-            up.weight,
-            up.bias,
-            down.weight,
-            down.bias,
-            _neurons(factory, f"{path}.{ffn.path}", roles),
-            factory.T,
-            gate.weight,
-            gate.bias,
+            first.weight, first.bias, down.weight, down.bias, neurons, factory.T, **gating
         )
         owner.set_submodule(ffn.path, new)
         return
@@ -106,14 +116,17 @@ def _convert_ffn(
     owner.set_submodule(ffn.activation, nn.Identity())
 
 
-def _convert_linears_and_norms(owner: nn.Module, path: str, factory: NeuronFactory) -> None:
+def _convert_linears_and_norms(
+    owner: nn.Module, path: str, factory: NeuronFactory, norm_offset: float = 0.0
+) -> None:
     """Every linear layer and norm inside ``owner`` not already inside a spiking operator."""
     for name, module in list(owner.named_modules()):
         if name and not _inside_spiking_op(owner, name):
+            site = f"{path}.{name}"
             if is_linear(module):
-                owner.set_submodule(name, spiking_linear(module, factory, f"{path}.{name}"))
+                owner.set_submodule(name, spiking_linear(module, factory, site))
             elif is_norm(module):
-                owner.set_submodule(name, spiking_norm(module, factory, f"{path}.{name}"))
+                owner.set_submodule(name, spiking_norm(module, factory, site, norm_offset))
 
 
 def _convert_block(
@@ -122,16 +135,18 @@ def _convert_block(
     adapter: Adapter,
     act: str,
     factory: NeuronFactory,
-    spike_attention: bool,
+    core_roles: dict[str, Role] | None,
     offset: SoftmaxOffset,
 ) -> None:
+    """One block; ``core_roles``: the sites of its spiking attention core (None: float)."""
     _convert_ffn(block, path, adapter.ffn, act, factory)
-    if spike_attention:
+    if core_roles is not None:
         attn = block.get_submodule(adapter.attention)
         core_path = f"{path}.{adapter.attention}.las_core"
-        roles = ATTENTION_ROLES | REFERENCE_ROLES[offset]
-        attn.las_core = SpikingAttentionCore(_neurons(factory, core_path, roles), factory.T, offset)
-    _convert_linears_and_norms(block, path, factory)
+        attn.las_core = SpikingAttentionCore(
+            _neurons(factory, core_path, core_roles), factory.T, offset
+        )
+    _convert_linears_and_norms(block, path, factory, adapter.norm_offset)
 
 
 def _inside_spiking_op(root: nn.Module, name: str) -> bool:
@@ -168,11 +183,13 @@ def _convert_stack(
 ) -> None:
     """The blocks and extra norms of a single-stack model; site names start with ``prefix``."""
     act = adapter.activation(model.config)
+    core_roles = attention_roles(adapter.softcap(model.config), offset) if spike_attention else None
     for path, block in blocks(model, adapter, prefix):
-        _convert_block(block, path, adapter, act, factory, spike_attention, offset)
+        _convert_block(block, path, adapter, act, factory, core_roles, offset)
     for name, module in _matches(model, adapter.extra_norms) if adapter.extra_norms else ():
         if is_norm(module):
-            model.set_submodule(name, spiking_norm(module, factory, f"{prefix}{name}"))
+            norm = spiking_norm(module, factory, f"{prefix}{name}", adapter.norm_offset)
+            model.set_submodule(name, norm)
     if spike_attention:
         model.config._attn_implementation = attention.IMPLEMENTATION
 

@@ -9,6 +9,7 @@ from pydantic import Field
 from las.config import Bool, PositiveFloat, typed
 from las.modes import Mode, ModeField
 from las.neurons.base import MAX_T
+from las.neurons.codes import CodeName
 from las.ops.functional import SoftmaxOffset
 
 Steps = Annotated[int, Field(strict=True, ge=1, le=MAX_T)]
@@ -19,8 +20,12 @@ class ConversionConfig:
     """How a model is converted (every field checked when built; unknown keys refused).
 
     Attributes:
-        T: time steps of every MT/OAT neuron, an integer in ``[1, MAX_T]`` (METHOD.md M1).
+        T: bits of every MT/OAT code, an integer in ``[1, MAX_T]`` (METHOD.md M1): the time
+            steps of the model (``T + 1`` with ``code = naf``).
         mode: ``fast`` (closed forms, what evaluation uses) or ``spike`` (per-step simulation).
+        code: how MT/OAT neurons spell their codes: ``binary`` (M1) or ``naf``, the signed-digit
+            non-adjacent form (M11: the same values bit for bit, fewer spikes, one extra step
+            of weight ``tau`` before step 1). LAS's neurons only; the baselines ignore it.
         oat: OAT neurons (True) or a single-threshold MT at ``theta_out`` (ablation "without OAT").
         hg: HG neurons (True) or the float nonlinearity (ablation "without HG").
         spike_attention: spike-equivalent attention (True) or the model's float attention.
@@ -32,6 +37,7 @@ class ConversionConfig:
 
     T: Steps = 16
     mode: ModeField = Mode.FAST
+    code: CodeName = "binary"
     oat: Bool = True
     hg: Bool = True
     spike_attention: Bool = True

@@ -11,6 +11,7 @@ from las.conversion.config import ConversionConfig
 from las.conversion.sites import Kind, Role
 from las.fitting import target_function
 from las.neurons import HGNeuron, MTNeuron, OATNeuron
+from las.neurons.codes import code_named
 
 
 @dataclass
@@ -42,15 +43,20 @@ class FloatSite(nn.Identity):
 
 
 class CalibratedFactory:
-    """A :class:`las.conversion.sites.NeuronFactory` placing calibrated neurons."""
+    """A :class:`las.conversion.sites.NeuronFactory` placing calibrated neurons.
+
+    Every MT/OAT neuron spells its code in ``cfg.code`` (M1 or M11), so the model runs the
+    trains' length: ``T`` steps, or ``T + 1`` for the signed-digit code.
+    """
 
     def __init__(self, calibration: Calibration, cfg: ConversionConfig) -> None:
-        self.calibration, self.cfg, self.T = calibration, cfg, cfg.T
+        self.calibration, self.cfg = calibration, cfg
+        self.T = code_named(cfg.code).steps(cfg.T)
 
     def __call__(self, site: str, role: Role) -> nn.Module:
         cfg = self.cfg
         if role.kind is Kind.PROBABILITY:
-            return MTNeuron(1.0, cfg.T, site=site, mode=cfg.mode)
+            return MTNeuron(1.0, cfg.T, site=site, mode=cfg.mode, code=cfg.code)
         if role.kind is Kind.HG:
             if not cfg.hg:
                 return FloatNonlinearity(role.fn)
@@ -67,7 +73,11 @@ class CalibratedFactory:
                 "model or conversion config; rerun collect and calibrate for this one"
             )
         nor, out = (v * cfg.threshold_scale for v in self.calibration.thresholds[site])
-        # a score site is MT at theta_out: one threshold per site for the row max (M13)
         if cfg.oat and role.kind is Kind.OAT:
-            return OATNeuron(nor, out, cfg.T, site=site, mode=cfg.mode)
-        return MTNeuron(out, cfg.T, site=site, mode=cfg.mode)
+            return OATNeuron(nor, out, cfg.T, site=site, mode=cfg.mode, code=cfg.code)
+        if role.kind is Kind.SCORE:
+            # MT at theta_out, one threshold per site for the row max, and always the binary
+            # code: M13 compares MSB-first bits (a signed digit could not eliminate a candidate);
+            # its spikes reach only the comparator (steps 1..T of a T + 1-step NAF model)
+            return MTNeuron(out, cfg.T, site=site, mode=cfg.mode)
+        return MTNeuron(out, cfg.T, site=site, mode=cfg.mode, code=cfg.code)

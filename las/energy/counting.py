@@ -5,9 +5,11 @@ comparisons and float functions, for the ANN and the SNN alike. Three sources:
 
 * a forward pre-hook on every spiking operator records its call's arguments, and a forward hook
   on every neuron of the operator counts the neuron's work (spikes from its closed form,
-  ``neuron.count``: popcounts, exact in ``fast`` mode, no train materialised; routing
-  comparisons and HG offsets, :func:`las.energy.rules.neuron_work`) and prices it with the
-  operator's rule (:mod:`las.energy.rules`), where fan-out and the replaced ANN work are known;
+  ``neuron.count``: popcounts, or for the signed-digit code, M11, its non-zero digits, a
+  negative spike being a subtraction, one AC like a positive one; exact in ``fast`` mode, no
+  train materialised; routing comparisons and HG offsets, :func:`las.energy.rules.neuron_work`)
+  and prices it with the operator's rule (:mod:`las.energy.rules`), where fan-out and the
+  replaced ANN work are known;
 * linear layers left float (an unconverted head, a pooler) count their MACs in both models;
 * every other operation of the forward (residual adds, embeddings, RoPE, masks) is priced or
   free by :mod:`las.energy.ledger`, whose dispatch mode runs outside the priced modules.
@@ -49,7 +51,8 @@ class SiteCount:
     Attributes:
         kind: the module class (``OATNeuron``, ``MTNeuron``, ``HGNeuron``; ``FloatNonlinearity``
             or ``Linear`` where the site stays float) or the ATen operation (``add``).
-        steps: time steps of the neuron (``T``, or ``K`` for HG; 0 for a float site).
+        steps: time steps of the neuron's train (``T``; ``T + 1`` for the signed-digit code, M11;
+            ``K`` for HG; 0 for a float site).
         layer: the block the site belongs to (``model.layers.3``), else its operator's path.
         layer_type: see :mod:`las.energy.rules`.
         neurons: neuron evaluations (elements) seen; 0 for a float site.
@@ -177,7 +180,7 @@ def _watch_op(op: SpikingOp, path: str, counts: dict[str, SiteCount]) -> list[Re
         site = getattr(neuron, "site", None) or (f"{path}.{role}" if path else role)
         total = counts[site] = SiteCount(
             type(neuron).__name__,
-            getattr(neuron, "T", 0),
+            getattr(neuron, "steps", 0),
             layer_of(path),
             rules.layer_type(op, path, role),
         )

@@ -14,6 +14,10 @@ Free (the documented free list, :func:`free_reason`):
   concatenation (the KV cache), indexing and embedding lookups (reading a weight row),
   constant tensors (``arange``, ``ones``), dropout in evaluation: no arithmetic on values;
 * **0/1 masks** (:data:`SELECTIONS`): ``where`` and ``masked_fill`` select between values;
+* **scalar scalings** (:data:`SCALINGS`): a product or quotient by a scalar (a number or a 0-d
+  tensor) is folded into the weights that made its operand or the next neuron's threshold, as
+  the operators' rules fold theirs (Gemma's ``sqrt(hidden)`` embedding scale, folded into the
+  table; the ``1/c`` and ``c`` around a final logit soft-cap's tanh);
 * **index arithmetic and masks**: any operation with an integer or boolean result (positions,
   causal and padding masks);
 * **position tables** (context ``position``, a ``*RotaryEmbedding`` module): cos/sin tables are
@@ -24,8 +28,8 @@ Free (the documented free list, :func:`free_reason`):
 
 Priced (:data:`PRICES`): in a block, a float ``add`` (the residual stream: a sum of trains) is
 one AC per output element; outside the blocks, ``add`` (embedding sums) one AC per element, a
-``convolution`` (a patch embedding on raw pixels) its MACs, ``tanh`` (a pooler) one float
-function per element.
+``convolution`` (a patch embedding on raw pixels) its MACs, ``tanh`` (a pooler; Gemma 2's final
+logit soft-cap on the head's output) one float function per element.
 """
 
 from __future__ import annotations
@@ -103,6 +107,8 @@ MOVES = frozenset(
 )
 #: Float results selected by a 0/1 mask: free.
 SELECTIONS = frozenset({"where", "masked_fill"})
+#: Operations that are a scalar scaling when one operand is a scalar: free (folded).
+SCALINGS = frozenset({"mul", "div"})
 #: Contexts whose float arithmetic is free by convention (module docstring): the operations
 #: allowed there (None: any; a position table reads positions only) and why.
 FOLDED: dict[str, tuple[frozenset[str] | None, str]] = {
@@ -142,12 +148,20 @@ PRICES = {
 }
 
 
-def free_reason(name: str, out: Any) -> str | None:
-    """Why the ATen operation ``name`` with result ``out`` is free anywhere, or None."""
+def is_scalar(value: Any) -> bool:
+    """A Python number or a 0-d tensor."""
+    return isinstance(value, int | float) or (isinstance(value, Tensor) and value.dim() == 0)
+
+
+def free_reason(name: str, out: Any, args: tuple = ()) -> str | None:
+    """Why the ATen operation ``name`` on ``args`` with result ``out`` is free anywhere, or None."""
     if name in MOVES:
         return "data movement"
     if name in SELECTIONS:
         return "a 0/1 mask"
+    scalar = args[1:] if name == "div" else args  # a quotient by a scalar, not of one (1/x)
+    if name in SCALINGS and len(args) == 2 and any(is_scalar(a) for a in scalar):
+        return "a scalar scaling, folded into the weights or the next threshold"
     first = out[0] if isinstance(out, tuple | list) and out else out
     if isinstance(first, Tensor) and not first.is_floating_point():
         return "index arithmetic or a mask (an integer or boolean result)"
@@ -189,7 +203,7 @@ class OutsideLedger(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
-        if free_reason(name, out) is None and self.stack:
+        if free_reason(name, out, args) is None and self.stack:
             context, path = context_of(self.stack), self.stack[-1][0]
             price = PRICES.get((context, name))
             if price is None and folded(context, name) is None:

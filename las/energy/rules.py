@@ -131,15 +131,17 @@ def linear_cost(op: SpikingLinear, call: Call, role: str, x: Tensor) -> SiteCost
 
 
 def ffn_cost(op: SpikingFFN, call: Call, role: str, x: Tensor) -> SiteCost:
-    """``input`` fans out to the hidden width (twice when gated: gate and up); ``hidden`` to the
-    output width; ``activation`` (HG) to 1: the hidden neuron, or, gated, the spike product with
-    ``up`` (OAT, fan-out 1), which share the product's MACs. Where ``up`` holds no neuron (a
-    baseline) the activation's train meets a float current: its half stays a float multiply."""
-    n, gated = x.numel(), op.w_gate is not None
+    """``input`` fans out to the hidden width (twice when gated: gate and up, separate or fused,
+    :attr:`las.ops.SpikingFFN.input_width`; splitting a fused map's halves is free); ``hidden``
+    to the output width; ``activation`` (HG) to 1: the hidden neuron, or, gated, the spike
+    product with ``up`` (OAT, fan-out 1), which share the product's MACs. Where ``up`` holds no
+    neuron (a baseline) the activation's train meets a float current: its half stays a float
+    multiply."""
+    n, gated = x.numel(), op.gated
     first, second = halves(n)
     match role:
         case "input":
-            width = op.w_in.shape[0] * (2 if gated else 1)
+            width = op.input_width
             return SiteCost(width, ann_macs=n * width)
         case "activation" if gated:
             float_up = not isinstance(op.neurons["up"], SpikingNeuron)
@@ -188,13 +190,16 @@ def attention_cost(op: SpikingAttentionCore, call: Call, role: str, x: Tensor) -
 
     ``query`` fans out to the ``n_k`` scores of its row, ``key`` to the ``n_q`` scores of its
     column (``QK^T``); ``probability`` to the ``d_v`` outputs of its row, ``value`` to the
-    ``n_q`` outputs of its column (``PV``). ``score`` (offset ``max``): its spikes reach only the
-    comparator of the spiking row max (fan-out 0; M13 comparisons), which replaces the ANN's row
-    max. ``exp`` feeds its row sum and the Hadamard with the reciprocal (fan-out 2; 0 for masked
-    keys, which have no synapse); the reference is subtracted once per kept score; the ANN
-    subtracts and sums per score (2 ACs) and, where the SNN offsets by the first score, still
-    takes its row max there. ``reciprocal`` (one per row) fans out over the ``n_k`` entries of
-    its row.
+    ``n_q`` outputs of its column (``PV``). ``softcap`` (HG tanh of the scores, Gemma 2): its
+    train accumulates into the capped score (fan-out 1; 0 for masked keys), which the ``score``
+    and ``exp`` neurons read, and replaces one tanh per score; its scalings by ``1/c`` and ``c``
+    are scalar (free, folded into the neighbouring thresholds). ``score`` (offset ``max``): its
+    spikes reach only the comparator of the spiking row max (fan-out 0; M13 comparisons), which
+    replaces the ANN's row max. ``exp`` feeds its row sum and the Hadamard with the reciprocal
+    (fan-out 2; 0 for masked keys, which have no synapse); the reference is subtracted once per
+    kept score; the ANN subtracts and sums per score (2 ACs) and, where the SNN offsets by the
+    first score, still takes its row max there. ``reciprocal`` (one per row) fans out over the
+    ``n_k`` entries of its row.
     """
     q, k, v, keep = call["q"], call["k"], call["v"], call.get("keep")
     n_q, n_k, d_v = q.shape[-2], k.shape[-2], v.shape[-1]
@@ -207,6 +212,9 @@ def attention_cost(op: SpikingAttentionCore, call: Call, role: str, x: Tensor) -
             return SiteCost(n_k, ann_macs=qk[0])
         case "key":
             return SiteCost(n_q, ann_macs=qk[1])
+        case "softcap":
+            fanout = 1 if keep is None else keep.to(torch.int64)
+            return SiteCost(fanout, ann_functions=scores)
         case "score":
             return SiteCost(
                 0,
@@ -280,7 +288,9 @@ _LAYER_NORM_OPS = _NORM_OPS | {"sub": "x - mean(x): one AC per element (input si
 _CORE_OPS = {
     "bmm": "QK^T and PV, products of trains: query/key and probability/value SOPs",
     "matmul": "QK^T and PV (undecomposed under inference_mode): as bmm",
-    "mul": "exp x 1/sum (exp, reciprocal SOPs); the scalar score scaling and 0/1 key gates: free",
+    "mul": "exp x 1/sum (exp, reciprocal SOPs); the scalar score scaling, the soft-cap's c and "
+    "0/1 key gates: free",
+    "div": "the soft-cap's s / c: a scalar scaling, folded into the tanh's range (free)",
     "sum": "the row sum of exp: exp spikes (its fan-out)",
     "sub": "scores - reference: one AC per kept score (exp site)",
     "add": "1 on fully masked rows' sums: a constant (free)",
@@ -292,6 +302,7 @@ _CORE_TYPES = {
     "score": "softmax",
     "query": "qk",
     "key": "qk",
+    "softcap": "softmax",
     "exp": "softmax",
     "reciprocal": "softmax",
     "probability": "pv",

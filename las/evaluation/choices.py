@@ -1,11 +1,13 @@
 """Measures of multiple-choice tasks that cannot collapse into a constant (ANN vs SNN, per item).
 
 Accuracy alone can hide everything: a model answering "A" on every item scores the share of
-gold "A"s whatever its conversion does. From lm-eval's per-item samples of the same items (the
-per-choice log-likelihoods in ``filtered_resps``) this module gives, besides accuracy, the share
-of items where ANN and SNN predict the same choice, the mean absolute difference of the per-choice
-log-likelihoods, each model's majority share (items on its most predicted choice), and a flag
-when a model predicts one choice on more than :data:`DEGENERATE_SHARE` of the items.
+gold "A"s whatever its conversion does. From per-item, per-choice log-scores of the same items
+for both models (:func:`score_measures`: lm-eval's per-choice log-likelihoods in
+``filtered_resps``, :func:`choice_measures`, or a linear probe's class log-probabilities,
+:mod:`las.evaluation.probe`) this module gives, besides accuracy, the share of items where ANN and
+SNN predict the same choice, the mean absolute difference of the per-choice log-scores, each
+model's majority share (items on its most predicted choice), and a flag when a model predicts
+one choice on more than :data:`DEGENERATE_SHARE` of the items.
 """
 
 from __future__ import annotations
@@ -43,27 +45,46 @@ def degenerate_flag(shares: Mapping[str, float]) -> str:
     return f"one choice on > 90 % of items ({', '.join(flagged)})" if flagged else ""
 
 
-def choice_measures(
-    ann: Sequence[Mapping[str, Any]], snn: Sequence[Mapping[str, Any]]
-) -> dict[str, Any] | None:
-    """Agreement, log-likelihood difference, majority shares and flag of one task's samples.
+#: The choice measures of a task that has no choices (perplexity, generation, correlation).
+NO_CHOICES = {
+    "prediction_agreement": float("nan"),
+    "choice_loglik_mad": float("nan"),
+    "ann_majority_share": float("nan"),
+    "snn_majority_share": float("nan"),
+    "flag": "",
+}
 
-    ``ann``/``snn``: lm-eval samples of the same items. Returns None for tasks that are not
-    multiple-choice; raises ``ValueError`` when the two runs saw different items or choices.
+
+def score_measures(ann: torch.Tensor, snn: torch.Tensor) -> dict[str, Any]:
+    """Agreement, log-score difference, majority shares and flag of ``[items, choices]``
+    log-scores of the same items (a prediction is the argmax over choices).
+
+    Raises ``ValueError`` when the shapes differ (different items or choices).
     """
-    a, s = choice_logliks(ann), choice_logliks(snn)
-    if a is None or s is None:
-        return None
-    if a.shape != s.shape:
+    if ann.shape != snn.shape:
         raise ValueError(
-            f"ANN and SNN samples differ in shape: {tuple(a.shape)} vs {tuple(s.shape)}"
+            f"ANN and SNN samples differ in shape: {tuple(ann.shape)} vs {tuple(snn.shape)}"
         )
-    pred_a, pred_s = a.argmax(-1), s.argmax(-1)
+    pred_a, pred_s = ann.argmax(-1), snn.argmax(-1)
     shares = {"ANN": majority_share(pred_a), "SNN": majority_share(pred_s)}
     return {
         "prediction_agreement": float((pred_a == pred_s).double().mean()),
-        "choice_loglik_mad": float((a - s).abs().mean()),
+        "choice_loglik_mad": float((ann - snn).abs().mean()),
         "ann_majority_share": shares["ANN"],
         "snn_majority_share": shares["SNN"],
         "flag": degenerate_flag(shares),
     }
+
+
+def choice_measures(
+    ann: Sequence[Mapping[str, Any]], snn: Sequence[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """:func:`score_measures` of one lm-eval task's samples (``ann``/``snn``: the same items).
+
+    Returns None for tasks that are not multiple-choice; raises ``ValueError`` when the two runs
+    saw different items or choices.
+    """
+    a, s = choice_logliks(ann), choice_logliks(snn)
+    if a is None or s is None:
+        return None
+    return score_measures(a, s)

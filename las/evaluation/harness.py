@@ -17,9 +17,9 @@ import pandas as pd
 from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 
-from las.evaluation.choices import choice_measures
+from las.evaluation.choices import NO_CHOICES, choice_measures
 from las.evaluation.lm_eval_model import LASLM
-from las.evaluation.paired import paired_difference
+from las.evaluation.paired import metric_row, paired_difference
 from las.tasks import TASKS_DIR
 
 
@@ -29,16 +29,6 @@ def task_manager(include_defaults: bool = False) -> TaskManager:
     Indexing lm-eval's built-in tasks costs ~18 s per process, so the embedded default skips it.
     """
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=include_defaults)
-
-
-#: The multiple-choice measures of a task that has none (perplexity, generation).
-NO_CHOICES = {
-    "prediction_agreement": float("nan"),
-    "choice_loglik_mad": float("nan"),
-    "ann_majority_share": float("nan"),
-    "snn_majority_share": float("nan"),
-    "flag": "",
-}
 
 
 def run_tasks(
@@ -74,24 +64,13 @@ def result_rows(ann: dict[str, Any], snn: dict[str, Any], identity: dict[str, An
             diff = paired_difference(
                 metric, _per_item(ann, task, metric), _per_item(snn, task, metric)
             )
-            rows.append(
-                identity
-                | {
-                    "task": task,
-                    "metric": metric,
-                    "filter": filt,
-                    "value": _number(value),
-                    "stderr": _number(metrics.get(stderr_key)),
-                    "n": n,
-                    "ann_value": _number(ann["results"][task][key]),
-                    "ann_stderr": _number(ann["results"][task].get(stderr_key)),
-                    "delta": diff.delta if diff else float("nan"),
-                    "delta_ci_low": diff.low if diff else float("nan"),
-                    "delta_ci_high": diff.high if diff else float("nan"),
-                    "verdict": diff.verdict(better.get(metric, True)) if diff else "n/a",
-                }
-                | choices
+            snn_estimate = (_number(value), _number(metrics.get(stderr_key)))
+            ann_metrics = ann["results"][task]
+            ann_estimate = (_number(ann_metrics[key]), _number(ann_metrics.get(stderr_key)))
+            row = metric_row(
+                task, metric, n, snn_estimate, ann_estimate, diff, better.get(metric, True), filt
             )
+            rows.append(identity | row | choices)
     return pd.DataFrame(rows)
 
 

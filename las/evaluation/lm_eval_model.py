@@ -16,8 +16,9 @@ Importing this module registers ``las`` with lm-eval's model registry (``las-eva
   sequences, rule ``calibration_rule``);
 * ``model_id``: identity recorded in results and checked against artifacts (default: the
   ``pretrained`` id, or the instance's ``name_or_path``); ``revision`` is ``HFLM``'s;
-* ``T``, ``mode``, ``oat``, ``hg``, ``spike_attention``, ``threshold_scale``, ``softmax_offset``,
-  ``convert_head``: the fields of :class:`las.ConversionConfig`, checked by it (no coercion).
+* ``T``, ``mode``, ``code``, ``oat``, ``hg``, ``spike_attention``, ``threshold_scale``,
+  ``softmax_offset``, ``convert_head``: the fields of :class:`las.ConversionConfig`, checked by
+  it (no coercion).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Spiking neurons (METHOD.md M1-M4, M9), each in ``fast`` and ``spike`` mode (M6)."""
+"""Spiking neurons (METHOD.md M1-M4, M9, M11), each in ``fast`` and ``spike`` mode (M6)."""
 
 from las.neurons.base import MAX_T, SpikingNeuron, popcount
 from las.neurons.fs import FSNeuron

@@ -116,9 +116,14 @@ class SpikingNeuron(nn.Module, ABC):
 
     * ``neuron(x)``: the output, same shape and dtype as ``x``; in ``FAST`` mode from the closed
       form, in ``SPIKE`` mode as the float64 sum of the simulated train;
-    * ``neuron.spikes(x)``: the weighted spike train, shape ``[T, *x.shape]``;
+    * ``neuron.spikes(x)``: the weighted spike train, shape ``[steps, *x.shape]``;
     * ``neuron.count(x)``: exact spikes per element (int64) from the closed form.
+
+    The train runs steps ``t = first_step..T``: ``steps = T`` except for a code with a step 0
+    (the signed-digit MT code, METHOD.md M11, ``steps = T + 1``).
     """
+
+    first_step: int = 1
 
     def __init__(self, T: int, site: str | None = None, mode: Mode | str = Mode.FAST) -> None:
         super().__init__()
@@ -141,20 +146,25 @@ class SpikingNeuron(nn.Module, ABC):
         The count is only computed when asked (``count=True``): evaluation does not pay for it.
         """
 
+    @property
+    def steps(self) -> int:
+        """Length of the neuron's spike train: ``T + 1 - first_step``."""
+        return self.T + 1 - self.first_step
+
     def simulate(self, x: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-        """Yield (weighted output, fired mask) for steps ``t = 1..T`` of the explicit simulation."""
+        """Yield (weighted output, fired mask) for steps ``t = first_step..T`` of the simulation."""
         check_finite(x, self.site)
         state = self.init_state(x)
-        for t in range(1, self.T + 1):
+        for t in range(self.first_step, self.T + 1):
             out, fired, state = self.step(state, t)
             yield out, fired
 
     def spikes(self, x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-        """The weighted spike train ``[T, *x.shape]`` in ``dtype`` (default ``x.dtype``).
+        """The weighted spike train ``[steps, *x.shape]`` in ``dtype`` (default ``x.dtype``).
 
         Holds one train in memory (the result) plus one step of state.
         """
-        train = torch.empty((self.T, *x.shape), dtype=dtype or x.dtype, device=x.device)
+        train = torch.empty((self.steps, *x.shape), dtype=dtype or x.dtype, device=x.device)
         for t, (out, _) in enumerate(self.simulate(x)):
             train[t] = out
         return train

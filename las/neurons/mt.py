@@ -1,4 +1,4 @@
-"""MT neuron: multi-threshold, bit-serial (METHOD.md M1)."""
+"""MT neuron: multi-threshold, bit-serial, binary (METHOD.md M1) or signed-digit (M11) code."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from las.neurons.base import (
     ThresholdLike,
     as_threshold,
     compute_dtype,
-    popcount,
     threshold_for,
 )
+from las.neurons.codes import BINARY, BitSerialCode, CodeName, code_named
 
 
 class BitSerialState(NamedTuple):
@@ -50,28 +50,40 @@ def code_units(magnitude: Tensor, tau: Tensor, T: int) -> Tensor:
     return torch.clamp(q, max=2.0**T - 1)
 
 
-def bit_step(state: BitSerialState, t: int, T: int) -> tuple[Tensor, Tensor, BitSerialState]:
-    """One step of M1: fire if ``v(t) >= tau * 2**-t``, reset by subtraction.
+def bit_step(
+    state: BitSerialState, t: int, T: int, code: BitSerialCode = BINARY
+) -> tuple[Tensor, Tensor, BitSerialState]:
+    """One step of M1 (or M11): fire digit ``sign(v)`` where ``|v(t)| >=`` the code's threshold.
 
-    Works in units of ``tau / 2**T`` where the threshold is the power of two ``2**(T-t)``; every
-    subtraction is then exact (Sterbenz), so the fired bits are exactly the binary digits of ``q``.
+    Works in units of ``tau / 2**T``: the spike weight ``tau * 2**-t`` is the power of two
+    ``2**(T-t)`` units and the membrane resets by subtracting the fired digit times it. Every
+    subtraction is then exact (Sterbenz; integers for MT codes), so the fired digits are exactly
+    those of ``code`` (:mod:`las.neurons.codes`): the binary digits of ``q``, or its NAF.
+    Returns (weighted output ``sign(x) * digit * tau * 2**-t``, fired mask, next state).
     """
-    threshold = 2.0 ** (T - t)
-    fired = state.v_units >= threshold
-    v_next = state.v_units - threshold * fired
-    out = state.sign * state.tau * 2.0**-t * fired
+    fired = state.v_units.abs() >= code.threshold(T, t)
+    digit = torch.sign(state.v_units) * fired
+    v_next = state.v_units - 2.0 ** (T - t) * digit
+    out = state.sign * state.tau * 2.0**-t * digit
     return out, fired, BitSerialState(state.sign, v_next, state.tau)
 
 
 def bit_serial_closed_form(
-    x: Tensor, magnitude: Tensor, tau: Tensor, T: int, count: bool = False
+    x: Tensor,
+    magnitude: Tensor,
+    tau: Tensor,
+    T: int,
+    code: BitSerialCode = BINARY,
+    count: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
-    """M1 closed form ``(sign(x) q tau / 2**T, popcount(q) if count)`` in the dtype of x, |x|, tau.
+    """M1 closed form ``(sign(x) q tau / 2**T, code.count(q) if count)`` in the dtype of x, |x|,
+    tau: the value is the code's ``q`` whatever its digits (M11); the count is ``popcount(q)``
+    for the binary code, the non-zero NAF digits for ``naf``.
 
     ``tau / 2**T`` is exact (a power-of-two scaling), so the value is one rounding of ``q tau``.
     """
     q = code_units(magnitude, tau, T)
-    return torch.copysign(q * (tau * 2.0**-T), x), popcount(q.long()) if count else None
+    return torch.copysign(q * (tau * 2.0**-T), x), code.count(q.long()) if count else None
 
 
 def fused_code_value(x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool) -> Tensor:
@@ -100,18 +112,23 @@ def is_dyadic(*taus: Tensor) -> bool:
 
 
 class MTNeuron(SpikingNeuron):
-    """Multi-threshold neuron (M1): step ``t`` fires weight ``tau * 2**-t``.
+    """Multi-threshold neuron (M1): step ``t`` fires weight ``+-tau * 2**-t``.
 
     Args:
         tau: threshold > 0; a scalar, a 0-d tensor, or a per-channel tensor broadcastable to the
             input (aligned with its trailing dimensions).
-        T: time steps, ``1 <= T <= MAX_T``.
+        T: bits of the code, ``1 <= T <= MAX_T``.
         site: insertion-site name used in error messages.
         mode: ``fast`` or ``spike``.
+        code: ``binary`` (M1: steps ``1..T``, spikes ``tau * 2**-t``) or ``naf`` (M11: the
+            non-adjacent form, steps ``0..T``, spikes ``+-tau * 2**-t``; see
+            :mod:`las.neurons.codes`).
 
     ``neuron(x)`` returns ``sign(x) * q * tau / 2**T`` with ``q = min(floor(|x| 2**T / tau),
-    2**T - 1)``, computed in :func:`las.neurons.base.compute_dtype` and cast to ``x.dtype``;
-    ``count(x)`` is ``popcount(q)``.
+    2**T - 1)`` for either code, computed in :func:`las.neurons.base.compute_dtype` and cast to
+    ``x.dtype``; ``count(x)`` is the number of non-zero digits of ``q`` in the code
+    (``popcount(q)`` for ``binary``). The code only chooses the digits (one step rule and one
+    count, :class:`las.neurons.codes.BitSerialCode`): value, fusion and OAT routing are shared.
     """
 
     def __init__(
@@ -120,8 +137,11 @@ class MTNeuron(SpikingNeuron):
         T: int = 16,
         site: str | None = None,
         mode: Mode | str = Mode.FAST,
+        code: CodeName | BitSerialCode = "binary",
     ) -> None:
         super().__init__(T, site, mode)
+        self.code = code_named(code)
+        self.first_step = self.code.first_step
         self.register_buffer("tau", as_threshold(tau, "tau"))
 
     def threshold(self, x: Tensor, magnitude: Tensor) -> Tensor:
@@ -154,8 +174,12 @@ class MTNeuron(SpikingNeuron):
         return BitSerialState(torch.sign(wide), code_units(magnitude, tau, self.T), tau)
 
     def step(self, state: BitSerialState, t: int) -> tuple[Tensor, Tensor, BitSerialState]:
-        return bit_step(state, t, self.T)
+        return bit_step(state, t, self.T, self.code)
 
     def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
         wide, magnitude = self._widen(x)
-        return bit_serial_closed_form(wide, magnitude, self.threshold(x, magnitude), self.T, count)
+        tau = self.threshold(x, magnitude)
+        return bit_serial_closed_form(wide, magnitude, tau, self.T, self.code, count)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, code={self.code.name}"

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from las.modes import Mode
 from las.neurons.base import ThresholdLike, as_threshold, threshold_for
+from las.neurons.codes import BitSerialCode, CodeName
 from las.neurons.mt import MTNeuron
 
 
@@ -21,7 +22,7 @@ class OATNeuron(MTNeuron):
     Args:
         theta_nor: normal threshold > 0 (scalar, per-tensor or per-channel).
         theta_out: outlier threshold, ``> theta_nor`` everywhere.
-        T, site, mode: as for :class:`MTNeuron`.
+        T, site, mode, code: as for :class:`MTNeuron` (one code for both sub-neurons).
     """
 
     def __init__(
@@ -31,6 +32,7 @@ class OATNeuron(MTNeuron):
         T: int = 16,
         site: str | None = None,
         mode: Mode | str = Mode.FAST,
+        code: CodeName | BitSerialCode = "binary",
     ) -> None:
         nor, out = as_threshold(theta_nor, "theta_nor"), as_threshold(theta_out, "theta_out")
         try:
@@ -46,7 +48,7 @@ class OATNeuron(MTNeuron):
                 f"min {out.min().item():g}, theta_nor max {nor.max().item():g}); use MTNeuron for "
                 "a single threshold"
             )
-        super().__init__(nor, T, site, mode)
+        super().__init__(nor, T, site, mode, code)
         self.register_buffer("theta_out", out)
 
     @property

@@ -16,7 +16,9 @@ trains ``[T, ...]`` and every primitive follows M5's per-step formula:
   HG" ablation, a baseline) is evaluated once on ``S_X(T)`` and its value arrives at step 1.
 * ``row_max``: fast: the maximum of the neuron's codes over the last dim (the closed form of
   M13); spike: the neuron emits its train and the MSB-first elimination of M13 runs on it
-  (:mod:`las.ops.maximum`). A float site gives the float maximum of its value.
+  (:mod:`las.ops.maximum`). A float site gives the float maximum of its value. The score
+  neuron keeps the binary code in a signed-digit (M11) model: its ``T``-step train reaches only
+  the comparator.
 
 Trains may differ in length (``T`` steps of MT/OAT trains, ``K`` of HG trains): a product pads
 the shorter with silent steps. Summing a spike-mode result over ``t`` gives the fast-mode result
@@ -149,7 +151,7 @@ class SpikeSim:
         x = self.accumulate(v)
         if not isinstance(neuron, SpikingNeuron):
             return FastSim().row_max(neuron, x, keep)
-        train = self.encode(neuron, v)
+        train = neuron.spikes(x)  # its own length: binary even in a NAF model (M13 needs bits)
         valid = torch.ones_like(x, dtype=torch.bool) if keep is None else keep.expand(x.shape)
         survivors, _ = eliminate(train != 0, (train > 0).any(0), valid)
         return survivor_value(self.accumulate(train), survivors)

@@ -83,6 +83,11 @@ def softmax_reference(
     if offset == "max":
         if score is None:
             raise ValueError("softmax offset 'max' needs the score neuron its comparator reads")
+        if getattr(getattr(score, "code", None), "name", "binary") != "binary":
+            raise ValueError(
+                "the spiking row max (M13) compares MSB-first bits: the score neuron must use "
+                f"the binary code, not {score.code.name!r}"
+            )
         return sim.row_max(score, scores, keep)
     if offset == "first":
         return sim.accumulate(scores)[..., :1]
@@ -147,20 +152,26 @@ def spiking_ffn(
     b_out: Tensor | None,
     w_gate: Tensor | None = None,
     b_gate: Tensor | None = None,
+    fused_gate: bool = False,
 ) -> Tensor:
     """FFN (M5): OAT -> Linear -> HG nonlinearity -> OAT -> Linear.
 
-    With ``w_gate`` (SwiGLU/GeGLU): ``HG(gate(x))`` Hadamard ``OAT(up(x))`` replaces the plain
-    nonlinearity, ``w_in`` being the up projection: a product of two spike trains (M5), no float
-    multiply. ``neurons`` holds ``input`` (OAT), ``activation`` (HG), ``hidden`` (OAT) and, when
-    gated, ``up`` (OAT).
+    Gated (SwiGLU/GeGLU): ``HG(gate(x))`` Hadamard ``OAT(up(x))`` replaces the plain
+    nonlinearity, with ``w_gate`` the gate map and ``w_in`` the up map, or with ``fused_gate`` one
+    map ``w_in`` whose output halves are ``[gate, up]`` (a split of the train along features:
+    free): a product of two spike trains (M5), no float multiply. ``neurons`` holds ``input``
+    (OAT), ``activation`` (HG), ``hidden`` (OAT) and, when gated, ``up`` (OAT).
     """
     encoded = sim.encode(neurons["input"], x)
     up = sim.linear(encoded, w_in, b_in)
-    if w_gate is None:
+    if fused_gate:
+        gate, up = up.chunk(2, dim=-1)
+    else:
+        gate = None if w_gate is None else sim.linear(encoded, w_gate, b_gate)
+    if gate is None:
         hidden = sim.nonlinear(neurons["activation"], up)
     else:
-        gate = sim.nonlinear(neurons["activation"], sim.linear(encoded, w_gate, b_gate))
+        gate = sim.nonlinear(neurons["activation"], gate)
         hidden = sim.product(gate, sim.encode(neurons["up"], up))
     return sim.linear(sim.encode(neurons["hidden"], hidden), w_out, b_out)
 
@@ -174,15 +185,27 @@ def spiking_attention_core(
     scaling: float,
     keep: Tensor | None = None,
     offset: SoftmaxOffset = "max",
+    softcap: float | None = None,
 ) -> Tensor:
     """Scaled dot-product attention with spike products and the spiking softmax (M5).
 
     ``q``: ``[..., n_q, d]``, ``k``, ``v``: ``[..., n_k, d]``. ``neurons`` holds ``query``, ``key``,
-    ``value`` (OAT), ``exp``, ``reciprocal`` (HG), ``probability`` (MT, tau = 1) and, for the
-    offset ``"max"``, ``score`` (MT, read by the spiking row max, M13). Returns ``[..., n_q, d]``.
+    ``value`` (OAT), ``exp``, ``reciprocal`` (HG), ``probability`` (MT, tau = 1), for the offset
+    ``"max"`` ``score`` (MT, read by the spiking row max, M13) and, with ``softcap`` ``c``
+    (Gemma 2), ``softcap``, the HG tanh of the soft-capped scores ``c tanh(s / c)`` (M5
+    nonlinearity; the scalings by ``1/c`` and ``c`` are linear; the row max then reads the capped
+    scores). Returns ``[..., n_q, d]``.
     """
     qs, ks, vs = (sim.encode(neurons[n], t) for n, t in (("query", q), ("key", k), ("value", v)))
     scores = sim.affine(lambda s: s * scaling, sim.product(qs, ks, _matmul_transposed))
+    if softcap is not None:
+        if "softcap" not in neurons:
+            raise ValueError(
+                f"the attention passes softcap={softcap} but its core has no 'softcap' (HG "
+                "tanh) neuron: the adapter must declare attention_softcap for this family"
+            )
+        capped = sim.nonlinear(neurons["softcap"], sim.affine(lambda s: s / softcap, scores))
+        scores = sim.affine(lambda s: s * softcap, capped)
     probs = spiking_softmax(
         sim,
         scores,

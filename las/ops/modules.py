@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from las.modes import Mode
@@ -89,21 +90,39 @@ class SpikingLayerNorm(SpikingOp):
 class SpikingRMSNorm(SpikingOp):
     """RMSNorm over the last dim (see :func:`las.ops.functional.spiking_rms_norm`).
 
-    ``weight`` is the effective scale (for Gemma-style ``1 + w`` norms the adapter passes that).
+    The scale is ``weight``, or with ``offset`` (Gemma's ``1 + w``) ``offset + weight`` computed
+    as Gemma's module computes it, ``1 + weight.float()`` in float32, then cast to the input's
+    dtype (exact for float32 and float64 inputs; rounded once more in bfloat16).
     """
 
-    def __init__(self, weight: Tensor | None, eps: float, neurons: dict, T: int) -> None:
+    def __init__(
+        self, weight: Tensor | None, eps: float, neurons: dict, T: int, offset: float = 0.0
+    ) -> None:
         super().__init__(neurons, T)
-        self.weight, self.eps = weight, eps
+        self.weight, self.eps, self.offset = weight, eps, offset
+
+    def scale(self, dtype: torch.dtype) -> Tensor | None:
+        """The effective scale for inputs of ``dtype`` (the weight itself without an offset)."""
+        if self.weight is None or not self.offset:
+            return self.weight
+        return (self.offset + self.weight.float()).to(dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.run(
-            functional.spiking_rms_norm, x, neurons=self.neurons, weight=self.weight, eps=self.eps
+            functional.spiking_rms_norm,
+            x,
+            neurons=self.neurons,
+            weight=self.scale(x.dtype),
+            eps=self.eps,
         )
 
 
 class SpikingFFN(SpikingOp):
-    """FFN block (see :func:`las.ops.functional.spiking_ffn`): plain or gated (SwiGLU/GeGLU)."""
+    """FFN block (see :func:`las.ops.functional.spiking_ffn`): plain or gated (SwiGLU/GeGLU).
+
+    Gated with ``w_gate`` (separate gate and up maps, ``w_in`` the up map) or with
+    ``fused_gate`` (``w_in`` one fused map whose output halves are ``[gate, up]``: Phi-3).
+    """
 
     def __init__(
         self,
@@ -115,10 +134,23 @@ class SpikingFFN(SpikingOp):
         T: int,
         w_gate: Tensor | None = None,
         b_gate: Tensor | None = None,
+        fused_gate: bool = False,
     ) -> None:
         super().__init__(neurons, T)
+        if fused_gate and w_gate is not None:
+            raise ValueError("a fused gate map comes with no separate w_gate")
         self.w_in, self.b_in, self.w_out, self.b_out = w_in, b_in, w_out, b_out
-        self.w_gate, self.b_gate = w_gate, b_gate
+        self.w_gate, self.b_gate, self.fused_gate = w_gate, b_gate, fused_gate
+
+    @property
+    def gated(self) -> bool:
+        """Whether the hidden value is ``act(gate) * up`` (separate or fused maps)."""
+        return self.fused_gate or self.w_gate is not None
+
+    @property
+    def input_width(self) -> int:
+        """Output elements of the maps reading the input: gate and up (or their fused map)."""
+        return self.w_in.shape[0] + (0 if self.w_gate is None else self.w_gate.shape[0])
 
     def forward(self, x: Tensor) -> Tensor:
         return self.run(
@@ -131,13 +163,15 @@ class SpikingFFN(SpikingOp):
             b_out=self.b_out,
             w_gate=self.w_gate,
             b_gate=self.b_gate,
+            fused_gate=self.fused_gate,
         )
 
 
 class SpikingAttentionCore(SpikingOp):
     """``softmax(q k^T * scaling) v`` with spike products and spiking softmax.
 
-    See :func:`las.ops.functional.spiking_attention_core`; ``keep`` masks keys (True = attend).
+    See :func:`las.ops.functional.spiking_attention_core`; ``keep`` masks keys (True = attend);
+    ``softcap`` (Gemma 2) caps the scores with the HG tanh neuron ``softcap``.
     """
 
     def __init__(self, neurons: dict, T: int, offset: functional.SoftmaxOffset = "max") -> None:
@@ -145,7 +179,13 @@ class SpikingAttentionCore(SpikingOp):
         self.offset = offset
 
     def forward(
-        self, q: Tensor, k: Tensor, v: Tensor, scaling: float, keep: Tensor | None = None
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        scaling: float,
+        keep: Tensor | None = None,
+        softcap: float | None = None,
     ) -> Tensor:
         return self.run(
             functional.spiking_attention_core,
@@ -156,6 +196,7 @@ class SpikingAttentionCore(SpikingOp):
             scaling=scaling,
             keep=keep,
             offset=self.offset,
+            softcap=softcap,
         )
 
 

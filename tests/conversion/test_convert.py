@@ -7,10 +7,12 @@ import torch
 from torch import nn
 
 from las import ConversionConfig, convert_model
+from las.arch import adapter_for
 from las.arch.tiny import BUILDERS, output_tensor, tiny_inputs, tiny_model
 from las.calibration import RuleConfig, calibrate_model
 from las.conversion.build import is_linear, is_norm
 from las.conversion.factory import FloatNonlinearity
+from las.energy import count_spikes
 from las.errors import NonFiniteActivationError
 from las.neurons import HGNeuron, MTNeuron, OATNeuron
 from las.ops import SpikingOp, set_mode
@@ -33,6 +35,15 @@ def run(model, family, dtype=torch.float32, seed=5):
         inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
     with torch.no_grad():
         return model(**inputs)
+
+
+def attended(output, family, seed=5):
+    """The main output at real tokens. Padded query positions are no output: an eager attention
+    (Gemma 2's) averages every key there (a fully masked softmax), the ``las`` core gives 0."""
+    tensor = output_tensor(output)
+    mask = tiny_inputs(family, seed=seed).get("attention_mask")
+    per_sequence = tensor.ndim == 2  # a classifier's logits: one output per sequence
+    return tensor if mask is None or per_sequence else tensor[mask.bool()]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -58,8 +69,8 @@ def test_converted_output_matches_float_model(family):
         snn = convert_model(model, calibration, ConversionConfig(T=T))
         out = run(snn, family)
         assert type(out) is type(reference)
-        diff = output_tensor(out) - output_tensor(reference)
-        errors[T] = float(diff.norm() / output_tensor(reference).norm())
+        diff = attended(out, family) - attended(reference, family)
+        errors[T] = float(diff.norm() / attended(reference, family).norm())
     # T=16: OAT resolution theta_nor/2^16 per site plus HG errors <= 1e-4 each (the fitted
     # tolerance): the relative output error stays within 1e-3; halving T costs 2^8 in resolution.
     assert errors[16] < 1e-3, errors
@@ -75,8 +86,10 @@ def test_blocks_are_fully_spiking(family):
         inside_op = any(
             name.startswith(p + ".") for p, m in snn.named_modules() if isinstance(m, SpikingOp)
         )
-        # Documented float parts: embedding lookups and BERT's pooler (outside the blocks).
-        if inside_op or name.endswith(("embed_tokens", "wte", "wpe")) or "pooler" in name:
+        # Documented float parts: embedding lookups, BERT's pooler and a classification head
+        # (outside the blocks).
+        head = "pooler" in name or name == "classifier"
+        if inside_op or name.endswith(("embed_tokens", "wte", "wpe")) or head:
             continue
         if is_linear(module) or is_norm(module) or isinstance(module, nn.GELU | nn.SiLU):
             float_left.append(name)
@@ -107,11 +120,12 @@ def test_oat_sites_respect_their_resolution():
     assert checked > 20
 
 
-def test_generation_with_kv_cache_matches_full_forward():
-    model, calibration = calibrated("llama")
+@pytest.mark.parametrize("family", ["llama", "gemma3"])  # gemma3: a sliding-window cache layer
+def test_generation_with_kv_cache_matches_full_forward(family):
+    model, calibration = calibrated(family)
     snn = convert_model(model, calibration)
-    prompt = tiny_inputs("llama", batch=1)["input_ids"][:, :6]
-    out = snn.generate(prompt, max_new_tokens=6, do_sample=False)
+    prompt = tiny_inputs(family, batch=1)["input_ids"][:, :6]
+    out = snn.generate(prompt, max_new_tokens=6, min_new_tokens=6, do_sample=False)
     assert out.shape == (1, 12)
     with torch.no_grad():
         full = snn(out).logits[:, 5:-1].argmax(-1)
@@ -136,12 +150,53 @@ def test_ablation_switches_change_only_their_part():
     assert float(neuron.theta_out) == pytest.approx(2 * calibration.thresholds[site][1], rel=1e-6)
 
 
+def test_naf_code_keeps_every_output_and_fires_fewer_spikes():
+    """M11 through conversion: ``code=naf`` puts NAF neurons at every MT/OAT site; the model runs
+    T + 1 steps; logits equal the binary code's bit for bit (fast mode), spike mode equals fast
+    mode, and no site fires more spikes or SOPs."""
+    model, calibration = calibrated("llama", torch.float64)
+    outputs, counts = {}, {}
+    for code in ("binary", "naf"):
+        snn = convert_model(model, calibration, ConversionConfig(T=16, code=code))
+        with count_spikes(snn) as counts[code]:
+            outputs[code] = run(snn, "llama", torch.float64).logits
+    # the score sites the spiking row max reads keep the binary code (M13 compares bits)
+    scores = [m for n, m in snn.named_modules() if n.endswith("las_core.neurons.score")]
+    assert scores and all(n.code.name == "binary" and n.steps == 16 for n in scores)
+    neurons = [m for m in snn.modules() if isinstance(m, MTNeuron) and m not in scores]
+    assert neurons and all(n.code.name == "naf" and n.steps == 17 for n in neurons)
+    assert all(op.T == 17 for op in snn.modules() if isinstance(op, SpikingOp))
+    assert any(isinstance(n, OATNeuron) for n in neurons) and snn.las_conversion.code == "naf"
+    assert torch.equal(outputs["naf"], outputs["binary"])
+    set_mode(snn, "spike")
+    spike = run(snn, "llama", torch.float64).logits
+    assert torch.allclose(spike, outputs["naf"], rtol=1e-10, atol=1e-10)
+    binary, naf = counts["binary"], counts["naf"]
+    assert binary.keys() == naf.keys()
+    assert all(naf[s].spikes <= binary[s].spikes and naf[s].sops <= binary[s].sops for s in naf)
+    total = {code: sum(c.spikes for c in counts[code].values()) for code in counts}
+    assert 0 < total["naf"] < total["binary"]
+
+
 def test_unsupported_architecture_lists_supported_ones():
     import transformers as tf
 
     model = tf.T5Model(tf.T5Config(d_model=16, d_ff=32, num_layers=1, num_heads=2, vocab_size=50))
     with pytest.raises(ValueError, match=r"unsupported architecture 't5'.*llama.*opt"):
         convert_model(model, calibrated("llama")[1])
+
+
+def test_unsupported_variants_are_refused_by_name():
+    """Gemma 3's multimodal wrapper is refused, naming the text model that converts; Gemma 2's
+    ``hidden_activation`` (not ``hidden_act``) is read, and refused by value where no HG neuron
+    fits it. (A soft-cap without its HG site: ``tests/ops/test_functional.py``.)"""
+    import transformers as tf
+
+    with pytest.raises(ValueError, match=r"unsupported architecture 'gemma3'.*gemma3_text"):
+        adapter_for(tf.Gemma3Config())
+    config = tf.Gemma2Config(hidden_activation="gelu_10")
+    with pytest.raises(ValueError, match=r"gemma2: activation 'gelu_10' has no HG neuron"):
+        adapter_for(config).activation(config)
 
 
 def test_missing_site_thresholds_name_the_fix():

@@ -13,13 +13,17 @@ import torch
 from torch import nn
 
 from las import ConversionConfig, convert_model
-from las.arch.tiny import tiny_inputs
+from las.arch.tiny import BUILDERS, tiny_inputs, tiny_model
+from las.calibration.observe import ObserverFactory
+from las.conversion.build import build_spiking
 from las.conversion.factory import FloatNonlinearity
 from las.energy import count_spikes
 from las.errors import NonFiniteActivationError
+from las.fitting import fit_hg_neuron
 from las.neurons import HGNeuron, MTNeuron, OATNeuron
 from las.ops import SpikingAttentionCore, SpikingLayerNorm, SpikingOp, set_mode
 from tests.energy.helpers import ACTIVATION_CODES, INPUT_CODES, hand_linear, popcount
+from tests.neurons.test_codes import textbook_naf
 from tests.ops.helpers import norm_neurons
 
 
@@ -43,6 +47,20 @@ def test_linear_sites_match_hand_counts():
     # (1 in both segments) is one event into its one synapse.
     assert site.snn_comparisons == 8 and site.snn_acs == 0
     assert act.snn_comparisons == 6 * 3 and act.snn_acs == 6
+
+
+def test_naf_spikes_are_one_ac_each_whatever_their_sign():
+    """M11: a negative spike is a subtraction, one AC: SOPs are the non-zero NAF digits times
+    the fan-out, and the firing rate is per step of the T + 1 step train."""
+    model, x = hand_linear()
+    model["fc"].neurons["input"] = OATNeuron(1.0, 4.0, T=4, code="naf")
+    with count_spikes(model) as counts, torch.no_grad():
+        model["fc"](x)
+    spikes = sum(sum(d != 0 for d in textbook_naf(q)) for q in INPUT_CODES)
+    assert spikes == 11 < 16  # 14 = 16 - 2, 15 = 16 - 1: two digits each
+    site = counts["fc.input"]
+    assert (site.spikes, site.sops, site.steps) == (spikes, spikes * 3, 5)
+    assert site.firing_rate == spikes / (8 * 5) and site.ann_macs == 2 * 4 * 3
 
 
 def test_attention_core_fanouts_match_hand_counts():
@@ -88,6 +106,41 @@ def test_attention_core_fanouts_match_hand_counts():
     assert {c.layer_type for c in counts.values()} == {"qk", "pv", "softmax"}
 
 
+def test_soft_cap_tanh_feeds_its_kept_scores_and_replaces_one_tanh_each():
+    """Gemma 2's score soft-cap ``c tanh(s / c)``: an HG tanh whose spikes accumulate into the
+    capped score (fan-out 1, 0 at masked keys), one tanh per score on the ANN side; its gate and
+    offsets are the HG routing of every neuron; ``/ c`` and ``* c`` are free; the row max reads
+    the capped scores."""
+    tanh = fit_hg_neuron("tanh", -4.0, 4.0)[0]
+    neurons = {
+        "query": MTNeuron(1.0, 4),
+        "key": MTNeuron(1.0, 4),
+        "value": MTNeuron(1.0, 4),
+        "softcap": tanh,
+        "exp": FloatNonlinearity("exp"),
+        "reciprocal": FloatNonlinearity("reciprocal"),
+        "probability": MTNeuron(1.0, 4),
+        "score": MTNeuron(1.0, 4),
+    }
+    core = SpikingAttentionCore(neurons, T=4)
+    q = torch.tensor([[[[0.5, 0.25], [0.75, 0.0]]]])
+    k = torch.tensor([[[[0.5, 0.5], [0.125, 0.0], [0.9375, 0.0]]]])
+    keep = torch.tensor([[True, True, False], [True, True, True]])
+    captured = {}
+    tanh.register_forward_hook(lambda m, a, o: captured.setdefault("x", a[0]))
+    with count_spikes(core) as counts, torch.no_grad():
+        core(q, k, k, scaling=1.0, keep=keep, softcap=2.0)
+    x = captured["x"]
+    spikes = tanh.count(x)
+    cap = counts["softcap"]
+    assert cap.kind == "HGNeuron" and cap.layer_type == "softmax"
+    assert cap.spikes == int(spikes.sum()) and cap.sops == int((spikes * keep).sum())
+    assert cap.ann_functions == 6 and cap.snn_functions == cap.snn_macs == 0
+    assert cap.snn_comparisons == tanh.gate_comparisons * 6
+    offsets = tanh.offset[tanh.segment(x)] != 0
+    assert cap.snn_acs == int((offsets * keep).sum())
+
+
 def analytic_llama(config, batch: int, length: int) -> dict[str, int]:
     """MACs, ACs, comparisons and function evaluations of the float LLaMA on ``batch x length``
     tokens (the M8 ledger: sums are ACs, the softmax's row max comparisons)."""
@@ -112,6 +165,34 @@ def analytic_llama(config, batch: int, length: int) -> dict[str, int]:
     total = {k: L * (layer[k] + 2 * norm[k]) + norm[k] for k in layer}
     total["macs"] += N * h * V  # lm_head
     return total
+
+
+def observed(family: str):
+    """The tiny ``family`` built with observers at every site: every operator and site is priced
+    (ANN work and layer types; observers are float sites, so no spikes) without calibration."""
+    return build_spiking(tiny_model(family), ObserverFactory())
+
+
+@pytest.mark.parametrize("family", sorted(BUILDERS))
+def test_every_site_of_every_family_is_priced(family):
+    model = observed(family)
+    with count_spikes(model) as counts, torch.no_grad():
+        model(**tiny_inputs(family))
+    work = ("ann_macs", "ann_acs", "ann_comparisons", "ann_functions")
+    assert counts and all(sum(getattr(c, w) for w in work) > 0 for c in counts.values())
+
+
+@pytest.mark.parametrize("family", ["llama", "phi3"])
+def test_fused_maps_cost_what_separate_ones_do(family):
+    """Phi-3's fused ``qkv_proj`` and ``gate_up_proj`` replace LLaMA's separate maps: the same
+    analytic MACs (the conventions of :mod:`las.energy.rules`) at the same sizes."""
+    model = observed(family)
+    inputs = tiny_inputs(family, seed=7)
+    with count_spikes(model) as counts, torch.no_grad():
+        model(**inputs)
+    expected = analytic_llama(model.config, *inputs["input_ids"].shape)
+    assert sum(c.ann_macs for c in counts.values()) == expected["macs"]
+    assert sum(c.ann_functions for c in counts.values()) == expected["functions"]
 
 
 def test_tiny_llama_counts_equal_the_analytic_model(tiny_llama):

@@ -48,11 +48,11 @@ class Listing(TorchDispatchMode):
         return handles
 
 
-def account(stack, name: str, out) -> str | None:
+def account(stack, name: str, out, args: tuple = ()) -> str | None:
     """How an operation is accounted, or None (unaccounted)."""
     if any(isinstance(m, SpikingNeuron) for _, m in stack):
         return "neuron"
-    reason = free_reason(name, out)
+    reason = free_reason(name, out, args)
     if reason is not None:
         return f"free: {reason}"
     op = next((m for _, m in reversed(stack) if isinstance(m, SpikingOp)), None)
@@ -89,8 +89,8 @@ def test_every_operation_outside_the_neurons_is_priced_or_free(family, grad_mode
                 handle.remove()
     ledger = Counter()
     unaccounted = set()
-    for stack, name, out, _ in listing.seen:
-        how = account(stack, name, out)
+    for stack, name, out, args in listing.seen:
+        how = account(stack, name, out, args)
         if how is None:
             unaccounted.add((type(stack[-1][1]).__name__ if stack else "top", name))
         ledger[how] += 1
@@ -99,8 +99,8 @@ def test_every_operation_outside_the_neurons_is_priced_or_free(family, grad_mode
     # What the ledger priced outside the operators is exactly what ran: the residual adds.
     adds = sum(
         out.numel()
-        for stack, name, out, _ in listing.seen
-        if (how := account(stack, name, out)) and how.startswith("priced: Price(kind='ac'")
+        for stack, name, out, args in listing.seen
+        if (how := account(stack, name, out, args)) and how.startswith("priced: Price(kind='ac'")
     )
     outside = [c for c in counts.values() if c.layer_type in ("residual", "embedding")]
     assert adds == sum(c.ann_acs for c in outside) == sum(c.snn_acs for c in outside) > 0
@@ -120,3 +120,12 @@ def test_an_operation_neither_priced_nor_free_stops_the_count():
         model(torch.zeros(3))
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
     assert _get_current_dispatch_mode() is None  # the ledger's mode is off again
+
+
+def test_a_scaling_by_a_scalar_is_free_but_a_quotient_of_one_is_not():
+    """Gemma's embedding scale (a 0-d tensor) folds into the table; ``c / x`` is a reciprocal."""
+    x, c = torch.ones(2, 3), torch.tensor(2.5)
+    for name, args in (("mul", (x, c)), ("mul", (c, x)), ("div", (x, c)), ("mul", (x, 0.5))):
+        assert free_reason(name, x, args) is not None, (name, args)
+    assert free_reason("div", x, (c, x)) is None
+    assert free_reason("mul", x, (x, x)) is None

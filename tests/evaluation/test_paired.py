@@ -1,12 +1,14 @@
-"""Paired differences: mean metrics and bootstrap of perplexities."""
+"""Paired differences: mean metrics, bootstrap of perplexities and rank correlations."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+import torch
+from scipy.stats import spearmanr
 
-from las.evaluation.paired import paired_difference
+from las.evaluation.paired import paired_difference, spearman
 
 
 def test_identical_runs_have_zero_width_interval():
@@ -36,3 +38,17 @@ def test_perplexity_pairs_aggregate_like_lm_eval():
 
 def test_text_samples_have_no_difference():
     assert paired_difference("exact_match", ["a"], ["b"]) is None
+
+
+def test_spearman_pairs_are_bootstrapped_and_match_scipy():
+    gen = torch.Generator().manual_seed(0)
+    human = torch.randint(0, 5, (50,), generator=gen).double()  # ties, as human scores have
+    ann = human + torch.randn(50, generator=gen, dtype=torch.float64)
+    snn = ann + 0.01 * torch.randn(50, generator=gen, dtype=torch.float64)
+    assert float(spearman(ann, human)) == pytest.approx(spearmanr(ann, human).statistic)
+    pairs = [torch.stack([v, human], -1).tolist() for v in (ann, snn)]
+    d = paired_difference("spearman", *pairs)
+    assert d.low <= d.delta <= d.high and d.verdict() == "equal within 95% CI"
+    assert d.delta == pytest.approx(float(spearman(snn, human) - spearman(ann, human)))
+    same = paired_difference("spearman", pairs[0], pairs[0])
+    assert (same.delta, same.low, same.high) == (0.0, 0.0, 0.0)

@@ -55,14 +55,20 @@ def test_if_neuron_with_theta_lam_and_T_L_is_qcfs(x, lam):
 
 
 @pytest.mark.parametrize(
-    ("family", "path"),
-    [("llama", "model.layers.0.mlp.act_fn"), ("gpt2", "transformer.h.0.mlp.act")],
+    ("family", "path", "gated"),
+    [
+        ("llama", "model.layers.0.mlp.act_fn", True),
+        ("gpt2", "transformer.h.0.mlp.act", False),
+        ("phi3", "model.layers.0.mlp.activation_fn", True),  # fused gate_up_proj
+        ("gemma2", "model.layers.0.mlp.act_fn", True),
+        ("gpt_neox", "gpt_neox.layers.0.mlp.act", False),
+    ],
 )
-def test_swap_replaces_every_ffn_activation_and_nothing_else(family, path):
+def test_swap_replaces_every_ffn_activation_and_nothing_else(family, path, gated):
     model = tiny_model(family)
     sites = ffn_sites(model)
     assert sites[0].name == path and len(sites) == model.config.num_hidden_layers
-    assert sites[0].gated == (family == "llama")
+    assert sites[0].gated == gated
     modules = swap_qcfs(model, dict.fromkeys((s.name for s in sites), 0.5))
     assert all(isinstance(model.get_submodule(s.name), QCFS) for s in sites)
     seen = []

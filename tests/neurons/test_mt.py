@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from las.errors import NonFiniteActivationError
 from las.neurons import MTNeuron
 from tests.neurons.strategies import activations, steps, thresholds
+from tests.neurons.test_codes import textbook_naf
 
 
 def reference_code(x: float, tau: float, T: int) -> int:
@@ -150,3 +151,44 @@ def test_float32_codes_are_the_true_floor(T):
 def popcount_reference(q: torch.Tensor) -> torch.Tensor:
     """Set bits of each integer code, one shift per bit position."""
     return ((q.long()[:, None] >> torch.arange(63)) & 1).sum(1)
+
+
+# The signed-digit code (M11): the same values as M1, its NAF as the train.
+
+
+@given(x=activations(), tau=thresholds, T=steps)
+def test_naf_values_equal_binary_bit_for_bit_in_both_modes(x, tau, T):
+    binary = MTNeuron(tau, T)(x)
+    fast, spike = (MTNeuron(tau, T, mode=m, code="naf")(x) for m in ("fast", "spike"))
+    assert torch.equal(fast, binary) and torch.equal(spike, binary)
+    train = MTNeuron(tau, T, code="naf").spikes(x)
+    assert train.shape == (T + 1, *x.shape) and train.dtype == x.dtype
+    assert torch.equal(train.sum(0, dtype=torch.float64).to(x.dtype), binary)
+
+
+@given(x=activations(dtype=torch.float64), tau=thresholds, T=steps)
+def test_naf_count_is_the_textbook_count_of_non_zero_digits(x, tau, T):
+    neuron = MTNeuron(tau, T, code="naf")
+    tau32 = float(torch.tensor(tau, dtype=torch.float32))
+    codes = [reference_code(v, tau32, T) for v in x.flatten().tolist()]
+    expected = torch.tensor([sum(d != 0 for d in textbook_naf(q)) for q in codes])
+    count = neuron.count(x)
+    assert torch.equal(count, expected.reshape(x.shape))
+    fired = torch.stack([f for _, f in neuron.simulate(x)])
+    assert torch.equal(count, fired.sum(0)) and torch.equal(count, (neuron.spikes(x) != 0).sum(0))
+    assert bool((count <= MTNeuron(tau, T).count(x)).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("T", [24, 29])
+def test_naf_is_exact_up_to_the_largest_T(T, dtype):
+    # 29 bits + the step-0 digit: every partial sum of the train is still exact in float64
+    gen = torch.Generator().manual_seed(T)
+    x = (torch.randn(20_000, generator=gen, dtype=torch.float64) * 0.7).to(dtype)
+    tau = torch.tensor(1.3, dtype=torch.float32)
+    binary = MTNeuron(tau, T)
+    naf = MTNeuron(tau, T, code="naf")
+    assert torch.equal(naf(x), binary(x))
+    assert torch.equal(MTNeuron(tau, T, mode="spike", code="naf")(x), binary(x))
+    assert torch.equal(naf.spikes(x, torch.float64).cumsum(0)[-1].to(dtype), binary(x))
+    assert int(naf.count(x).sum()) < 0.75 * int(binary.count(x).sum())

@@ -35,6 +35,18 @@ def test_train_and_modes_agree_exactly(x, pair, T):
     assert torch.equal(oat.count(x), fired.sum(0))
 
 
+@given(x=activations(scale=40.0), pair=threshold_pairs, T=steps)
+def test_naf_sub_neurons_keep_the_values_and_route_the_counts(x, pair, T):
+    """M11 in OAT: both sub-neurons spell their codes in NAF; values are the binary OAT's."""
+    nor, out = pair
+    oat = OATNeuron(nor, out, T=T, code="naf")
+    assert torch.equal(oat(x), OATNeuron(nor, out, T=T)(x))
+    assert torch.equal(OATNeuron(nor, out, T=T, mode="spike", code="naf")(x), oat(x))
+    assert torch.equal(oat.spikes(x).sum(0, dtype=torch.float64).to(x.dtype), oat(x))
+    sub = (MTNeuron(tau, T, code="naf").count(x) for tau in (out, nor))
+    assert torch.equal(oat.count(x), torch.where(oat.outlier_mask(x), *sub))
+
+
 @given(x=activations(dtype=torch.float64, scale=40.0), pair=threshold_pairs)
 def test_clamps_to_outlier_threshold_and_keeps_normal_resolution(x, pair):
     nor32, out32 = (float(torch.tensor(v, dtype=torch.float32)) for v in pair)

@@ -50,14 +50,24 @@ def test_spiking_linear_with_activation(gen):
     assert torch.allclose(fast, reference, atol=2e-4)
 
 
+def soft_capped(scores, softcap):
+    """Gemma 2's score soft-cap ``c tanh(s / c)`` (identity without a cap)."""
+    return scores if softcap is None else softcap * torch.tanh(scores / softcap)
+
+
 @pytest.mark.parametrize("offset", ["max", "first"])
 @pytest.mark.parametrize("masked", [False, True])
-def test_attention_core(gen, offset, masked):
+@pytest.mark.parametrize("softcap", [None, 1.5])
+def test_attention_core(gen, offset, masked, softcap):
     q, k, v = (torch.randn(2, 3, 6, 4, generator=gen, dtype=torch.float64) for _ in range(3))
     scaling = 0.5
-    scores = q @ k.transpose(-1, -2) * scaling
+    raw = q @ k.transpose(-1, -2) * scaling
+    scores = soft_capped(raw, softcap)
     keep = torch.ones(6, 6, dtype=torch.bool).tril() if masked else None
     neurons = {"query": oat_for(q), "key": oat_for(k), "value": oat_for(v)}
+    if softcap is not None:
+        reach = float((raw / softcap).abs().max()) * 1.05
+        neurons["softcap"] = fit_hg_neuron("tanh", -reach, reach)[0]
     if offset == "first":
         # The first score is no upper bound: exp inputs and row sums need calibrated ranges.
         shifted = scores - scores[..., :1]
@@ -72,11 +82,20 @@ def test_attention_core(gen, offset, masked):
     else:
         neurons |= softmax_neurons(scores)
     module = SpikingAttentionCore(neurons, T, offset=offset)
-    fast, spike = both_modes(module, q, k, v, scaling=scaling, keep=keep)
+    fast, spike = both_modes(module, q, k, v, scaling=scaling, keep=keep, softcap=softcap)
     assert torch.allclose(spike, fast, rtol=1e-9, atol=1e-10)
-    mask = None if keep is None else torch.zeros(6, 6).double().masked_fill(~keep, float("-inf"))
-    reference = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scaling)
+    if keep is not None:
+        scores = scores.masked_fill(~keep, float("-inf"))
+    reference = scores.softmax(-1) @ v
     assert torch.allclose(fast, reference, atol=2e-3)
+
+
+def test_a_soft_cap_without_its_neuron_is_refused(gen):
+    q = torch.randn(1, 1, 3, 4, generator=gen, dtype=torch.float64)
+    neurons = {"query": oat_for(q), "key": oat_for(q), "value": oat_for(q)}
+    module = SpikingAttentionCore(neurons | softmax_neurons(q @ q.transpose(-1, -2)), T)
+    with pytest.raises(ValueError, match=r"softcap=30\.0.*attention_softcap"):
+        module(q, q, q, scaling=1.0, softcap=30.0)
 
 
 def test_softmax_probabilities_are_mt_encoded_and_close(gen):
@@ -98,21 +117,26 @@ def test_layer_norm(gen):
     assert torch.allclose(fast, F.layer_norm(x, (32,), w, b, 1e-5), atol=2e-3)
 
 
-def test_rms_norm(gen):
+@pytest.mark.parametrize("offset", [0.0, 1.0])
+def test_rms_norm(gen, offset):
+    """``offset`` 1: Gemma's ``(1 + w)`` scale, ``1 + w.float()`` as its module computes it."""
     x = torch.randn(3, 7, 32, generator=gen, dtype=torch.float64)
     w = torch.randn(32, generator=gen).double()
-    module = SpikingRMSNorm(w, 1e-6, norm_neurons(x), T)
+    module = SpikingRMSNorm(w, 1e-6, norm_neurons(x), T, offset=offset)
     fast, spike = both_modes(module, x)
     assert torch.allclose(spike, fast, rtol=1e-9, atol=1e-10)
-    assert torch.allclose(fast, F.rms_norm(x, (32,), w, 1e-6), atol=2e-3)
+    scale = w if not offset else (offset + w.float()).double()
+    assert torch.allclose(fast, F.rms_norm(x, (32,), scale, 1e-6), atol=2e-3)
 
 
-@pytest.mark.parametrize("kind", ["gelu", "silu", "swiglu"])
+@pytest.mark.parametrize("kind", ["gelu", "silu", "swiglu", "fused_swiglu"])
 def test_ffn(gen, kind):
+    """``fused_swiglu``: one map whose output halves are ``[gate, up]`` (Phi-3's gate_up_proj)."""
     x = torch.randn(2, 5, 16, generator=gen, dtype=torch.float64)
     w_in = torch.randn(32, 16, generator=gen).double() / 4
     w_out = torch.randn(16, 32, generator=gen).double() / 4
-    w_gate = torch.randn(32, 16, generator=gen).double() / 4 if kind == "swiglu" else None
+    gated = kind.endswith("swiglu")
+    w_gate = torch.randn(32, 16, generator=gen).double() / 4 if gated else None
     act = F.silu if kind != "gelu" else F.gelu
     pre = F.linear(x, w_gate if w_gate is not None else w_in)
     hidden = act(pre) * (F.linear(x, w_in) if w_gate is not None else 1)
@@ -123,7 +147,11 @@ def test_ffn(gen, kind):
     }
     if w_gate is not None:  # gate x up is a product of two trains (M5): up is OAT-encoded
         neurons["up"] = oat_for(F.linear(x, w_in))
-    module = SpikingFFN(w_in, None, w_out, None, neurons, T, w_gate=w_gate)
+    if kind == "fused_swiglu":
+        fused = torch.cat([w_gate, w_in])
+        module = SpikingFFN(fused, None, w_out, None, neurons, T, fused_gate=True)
+    else:
+        module = SpikingFFN(w_in, None, w_out, None, neurons, T, w_gate=w_gate)
     fast, spike = both_modes(module, x)
     assert torch.allclose(spike, fast, rtol=1e-9, atol=1e-10)
     assert torch.allclose(fast, F.linear(hidden, w_out), atol=2e-3)

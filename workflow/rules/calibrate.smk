@@ -15,6 +15,8 @@ rule calibrate:
         "logs/calibrate/{experiment}/{model}/{calibration}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("calibrate"),
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} calibration={w.calibration} "

@@ -17,6 +17,8 @@ rule calibrate_fas:
         "logs/calibrate_fas/{experiment}/{model}/T{T}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("calibrate_fas"),
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} conversion.T={w.T} "

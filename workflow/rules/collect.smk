@@ -12,6 +12,8 @@ rule collect:
         "logs/collect/{experiment}/{model}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("collect"),
     params:
         overrides=lambda w, output: (
             f"model={w.model} experiment={w.experiment} "

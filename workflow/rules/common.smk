@@ -93,6 +93,23 @@ def task_records():
     ]
 
 
+def probe_records():
+    """metrics.json of every evaluate_probe run (encoders; full method, mse thresholds)."""
+    return [
+        run_dir(m, "evaluate_probe", "mse", "full", "metrics.json")
+        for m in config["probes"]["models"]
+    ]
+
+
+def glue_records():
+    """metrics.json of every evaluate_glue run: each GLUE task on its fine-tuned checkpoint,
+    converted by the full method with mse thresholds."""
+    return [
+        run_dir(m, "evaluate_glue", "mse", "full", t, "metrics.json")
+        for t, m in sorted(config["glue"].items())
+    ]
+
+
 def fas_records():
     """metrics.json of the FAS training stages the baselines need (finetune, calibrate)."""
     runs = sorted({(m, T) for m, x, T in baseline_runs() if x == "fas"})
@@ -131,7 +148,8 @@ def stage_records():
     records += [
         run_dir(m, "convert", c, a, "metrics.json") for m, c, a in evaluate_runs()
     ]
-    records += evaluate_outputs("metrics.json") + task_records() + vqa_records()
+    records += evaluate_outputs("metrics.json") + task_records() + probe_records()
+    records += vqa_records() + glue_records()
     return records + fas_records()
 
 

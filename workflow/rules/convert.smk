@@ -21,6 +21,8 @@ rule convert:
         calibration="mse|quantile|fixed",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("convert"),
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} calibration={w.calibration} "
@@ -51,6 +53,8 @@ rule convert_baseline:
         method="fas|naive",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("convert"),
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} method={w.method} ablation=T{w.T} "

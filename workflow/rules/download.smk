@@ -8,6 +8,8 @@ rule download:
         "logs/download/{experiment}/{model}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("download"),
     params:
         overrides=lambda w, output: (
             f"model={w.model} experiment={w.experiment} "

@@ -12,6 +12,8 @@ rule evaluate:
         "logs/evaluate/{experiment}/{model}/{calibration}/{ablation}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("evaluate"),
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} "

@@ -13,6 +13,8 @@ rule evaluate_tasks:
         "logs/evaluate_tasks/{experiment}/{model}/{method}/{variant}/{task}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("evaluate_tasks"),
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} method={w.method} task={w.task} "

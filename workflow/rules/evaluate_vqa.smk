@@ -8,6 +8,8 @@ rule evaluate_vqa:
         "logs/evaluate_vqa/{experiment}/{vlm}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("evaluate_vqa"),
     params:
         overrides=lambda w, output: (
             f"vlm={w.vlm} experiment={w.experiment} "

@@ -16,6 +16,8 @@ rule finetune_qcfs:
         "logs/finetune_qcfs/{experiment}/{model}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("finetune_qcfs"),
     params:
         overrides=lambda w, output: (
             f"model={w.model} experiment={w.experiment} "

@@ -11,6 +11,8 @@ rule fit_hg:
         "logs/fit_hg/{experiment}/{model}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("fit_hg"),
     params:
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} stats={input.stats} "

@@ -2,6 +2,8 @@ rule tables:
     input:
         records=evaluate_outputs("metrics.json"),
         tasks=task_records(),
+        probes=probe_records(),
+        glue=glue_records(),
         vqa=vqa_records(),
         spikes=full_spikes(),
         hg=fit_hg_outputs("hg_errors.csv"),
@@ -13,11 +15,15 @@ rule tables:
         f"logs/tables/{config['experiment']}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("tables"),
     params:
         out=lambda w, output: os.path.dirname(output[0]),
         fit_hg=lambda w, input: [os.path.dirname(p) for p in input.hg],
     shell:
-        "python -m las.tables --out {params.out} --tasks {input.tasks} --vqa {input.vqa} "
+        "python -m las.tables --out {params.out} --tasks {input.tasks} --probes {input.probes} "
+        "--glue {input.glue} "
+        "--vqa {input.vqa} "
         "--spikes {input.spikes} --finetune {input.finetune} "
         "--fit-hg {params.fit_hg} -- {input.records} > {log} 2>&1"
 
@@ -37,6 +43,8 @@ rule figures:
         f"logs/figures/{config['experiment']}.log",
     conda:
         "../../environment.yml"
+    resources:
+        **stage_resources("figures"),
     params:
         out=lambda w, output: os.path.dirname(output[0]),
     shell:
