@@ -92,6 +92,7 @@ def hg_errors() -> dict[str, float]:
         fit_hg_neuron("exp", -40, 0)[0],
         fit_hg_neuron("reciprocal", 1, 64)[0],
         MTNeuron(1.0, 16),
+        score=MTNeuron(float(scores.abs().max()) * 1.25, 16),  # codes of the row max (M13)
     )
     ours["softmax, max abs per probability"] = float((probs - scores.softmax(-1)).abs().max())
     x = torch.randn(64, 256, generator=gen, dtype=torch.float64) * 0.05 + 1.0

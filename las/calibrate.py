@@ -13,7 +13,7 @@ from las.calibration.rules import RuleConfig, choose_thresholds
 from las.calibration.store import load_stats, save_thresholds
 from las.config import Str, plain, typed
 from las.conversion.config import ConversionConfig
-from las.conversion.sites import Kind
+from las.conversion.sites import THRESHOLD_KINDS
 from las.models import ModelSpec
 from las.stage import Input, StageConfig, StageContext, StageResult, entry_point
 
@@ -37,7 +37,7 @@ def run(cfg: CalibrateConfig, ctx: StageContext) -> StageResult:
     choices = {
         site: choose_thresholds(collected.stats[site], cfg.calibration, cfg.conversion.T)
         for site, role in collected.roles.items()
-        if role.kind is Kind.OAT
+        if role.kind in THRESHOLD_KINDS
     }
     identity = ctx.identity(collected.identity.model_id, collected.identity.revision)
     meta = {"rule": cfg.calibration.name}

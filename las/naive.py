@@ -5,8 +5,9 @@ theta/2``), signed (a pair, one per sign: the sites carry signed activations) wi
 the ``percentile``-quantile of ``|x|`` on the calibration statistics (threshold balancing);
 attention probabilities get an unsigned IF neuron with ``theta = 1``. Nonlinearities (the FFN
 activation, softmax's exp and 1/x, the norms' square and 1/sqrt) stay the exact float
-functions. Operators are those of LAS (:mod:`las.ops`), so the energy rules are the same. It is
-the "without LAS" row: what rate coding alone gives at the same sites and the same ``T``.
+functions, and so does the softmax's row max (rate codes have no bits to compare, M13).
+Operators are those of LAS (:mod:`las.ops`), so the energy rules are the same. It is the
+"without LAS" row: what rate coding alone gives at the same sites and the same ``T``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from las.calibration.rules import FLOOR
 from las.calibration.stats import SiteStats
 from las.conversion import convert_with
 from las.conversion.config import ConversionConfig
-from las.conversion.factory import FloatNonlinearity
+from las.conversion.factory import FloatNonlinearity, FloatSite
 from las.conversion.sites import Kind, Role
 from las.neurons import IFNeuron
 
@@ -49,6 +50,8 @@ class NaiveFactory:
         cfg = self.cfg
         if role.kind is Kind.HG:
             return FloatNonlinearity(role.fn)
+        if role.kind is Kind.SCORE:  # the softmax keeps its float row max (priced, M8)
+            return FloatSite()
         if role.kind is Kind.PROBABILITY:
             return IFNeuron(1.0, cfg.T, site=site, mode=cfg.mode)
         if site not in self.thresholds:

@@ -1,4 +1,5 @@
-"""Stage ``calibrate``: thresholds for every OAT site; statistics of another model refused."""
+"""Stage ``calibrate``: thresholds for every OAT and score site; statistics of another model
+refused."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from las.artifacts import ArtifactMismatchError
 from tests.stage_chain import run_stage
 
 
-def test_thresholds_cover_every_oat_site(chain):
+def test_thresholds_cover_every_oat_and_score_site(chain):
     sites = pd.read_csv(chain.dir("collect") / "sites.csv")
     thresholds = pd.read_csv(chain.dir("calibrate") / "thresholds.csv")
-    assert set(thresholds["site"]) == set(sites.loc[sites["kind"] == "oat", "site"])
+    assert set(thresholds["site"]) == set(sites.loc[sites["kind"].isin(["oat", "score"]), "site"])
+    assert sites["site"].str.endswith("las_core.score").any()
     assert (thresholds["theta_nor"] < thresholds["theta_out"]).all()
 
 

@@ -36,14 +36,18 @@ def test_the_converted_folder_loads_back_as_the_converted_model(chain):
 
 def test_a_naf_folder_loads_back_with_its_code(chain, tmp_path):
     """The record keeps ``conversion.code`` (M11): the folder loads NAF neurons at every MT/OAT
-    site, with the binary folder's logits bit for bit."""
+    site but the row max's score sites (binary: M13 compares bits), with the binary folder's
+    logits bit for bit."""
     overrides = [o for o in chain.overrides("convert") if not o.startswith("output_dir")]
     folder = run_stage("convert", *overrides, "ablation=naf", f"output_dir={tmp_path}/naf")
     converted = ConvertedModel.read(folder)
     assert converted.conversion.code == "naf" and converted.labels["ablation"] == "naf"
     snn = load_converted(folder)
-    neurons = [m for m in snn.modules() if isinstance(m, MTNeuron)]
-    assert neurons and all(n.code.name == "naf" for n in neurons)
+    neurons = {n: m for n, m in snn.named_modules() if isinstance(m, MTNeuron)}
+    scores = [m for n, m in neurons.items() if n.endswith("las_core.neurons.score")]
+    assert scores and all(m.code.name == "binary" for m in scores)
+    coded = [m for m in neurons.values() if m not in scores]
+    assert coded and all(m.code.name == "naf" for m in coded)
     inputs = tiny_inputs("llama")
     with torch.inference_mode():
         naf, binary = (m(**inputs).logits for m in (snn, load_converted(chain.dir("convert"))))

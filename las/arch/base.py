@@ -6,9 +6,11 @@ same way for every family. Within each transformer block:
 * every linear layer gets an OAT neuron on its input (attention input, Q/K/V/O projections, FFN
   input and hidden): :class:`las.ops.SpikingLinear`;
 * the attention module gets a spike-equivalent core (OAT on Q, K, V; spike products ``QK^T`` and
-  ``PV``; spiking softmax) through the registered ``las`` attention function;
+  ``PV``; spiking softmax, its reference the spiking row max of MT-encoded scores, M13) through
+  the registered ``las`` attention function;
 * the FFN nonlinearity becomes an HG neuron: fused into the first linear map (plain FFN) or a
-  :class:`las.ops.SpikingFFN` (gated FFN: SwiGLU/GeGLU);
+  :class:`las.ops.SpikingFFN` (gated FFN: SwiGLU/GeGLU; OAT on ``up``, so ``gate x up`` is a
+  spike product; a fused ``gate_up`` map is split along features, free);
 * every LayerNorm/RMSNorm becomes its spiking version (q/k norms inside attention included);
 * an attention-score soft-cap ``c tanh(s / c)`` (Gemma 2) becomes an HG tanh inside the core.
 

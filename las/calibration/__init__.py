@@ -16,7 +16,7 @@ from las.calibration.rules import RuleConfig, ThresholdChoice, choose_thresholds
 from las.conversion.build import build_spiking
 from las.conversion.config import ConversionConfig
 from las.conversion.factory import Calibration
-from las.conversion.sites import Kind
+from las.conversion.sites import THRESHOLD_KINDS
 from las.hg_bank import fit_bank
 
 
@@ -55,11 +55,12 @@ def collect_statistics(
 def calibrate_thresholds(
     observers: ObserverFactory, rule: RuleConfig, T: int
 ) -> dict[str, ThresholdChoice]:
-    """Thresholds for every OAT site observed by ``observers`` (HG/probability sites skipped)."""
+    """Thresholds for every OAT and score site observed by ``observers`` (HG/probability sites
+    skipped; a score site's MT neuron takes ``theta_out``)."""
     return {
         site: choose_thresholds(observers.stats[site], rule, T)
         for site, role in observers.roles.items()
-        if role.kind is Kind.OAT
+        if role.kind in THRESHOLD_KINDS
     }
 
 

@@ -29,7 +29,7 @@ import copy
 import dataclasses
 import math
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -166,9 +166,11 @@ class _ProbeFactory:
 
     def __init__(self) -> None:
         self.taken: list[tuple[str, Tensor]] = []
+        self.sites: list[str] = []
 
     def __call__(self, site: str, role: Role) -> nn.Module:
         if role.kind is Kind.OAT:
+            self.sites.append(site)
             return _Probe(site, self.taken)
         return FloatNonlinearity(role.fn) if role.kind is Kind.HG else nn.Identity()
 
@@ -192,7 +194,7 @@ def sensitivities(
     ).eval()
     neurons = CalibratedFactory(calibration, cfg)
     generator = torch.Generator().manual_seed(seed)
-    total: defaultdict[str, float] = defaultdict(float)
+    total = dict.fromkeys(probes.sites, 0.0)
     tokens = 0
     with torch.enable_grad():
         for batch, ref in zip(batches, refs, strict=True):
@@ -207,7 +209,7 @@ def _accumulate(
     batch: Batch,
     ref: _Reference,
     generator: torch.Generator,
-    total: defaultdict[str, float],
+    total: dict[str, float],
 ) -> int:
     """Add one batch's ``2 tokens c_j`` to ``total``; return its tokens."""
     probes.taken.clear()
@@ -360,20 +362,21 @@ def prepare_allocation(
     energy, batches = energy or EnergyConfig(), list(batches)
     refs = _references(model, batches)
     candidates = rule.candidates(cfg.T)
+    # the OAT sites are allocated; a score site (M13: its code reaches only the row max's
+    # comparator) keeps T bits
+    c = sensitivities(model, calibration, batches, refs, cfg, rule.seed)
+    allocated = [s for s in c if s in calibration.thresholds]
     uniform = {
-        b: measure(
-            model, calibration, dict.fromkeys(calibration.thresholds, b), cfg, batches, refs, energy
-        )
+        b: measure(model, calibration, dict.fromkeys(allocated, b), cfg, batches, refs, energy)
         for b in candidates
     }
-    sites = [s for s in uniform[cfg.T].sites["site"] if s in calibration.thresholds]
+    sites = [s for s in uniform[cfg.T].sites["site"] if s in allocated]
     energies = pd.DataFrame(
         {b: uniform[b].sites.set_index("site").loc[sites, "e_snn_pj"] for b in candidates}
     )
-    c = sensitivities(model, calibration, batches, refs, cfg, rule.seed)
-    cost = pd.DataFrame({b: [c.get(s, 0.0) * 4.0**-b for s in sites] for b in candidates}, sites)
+    cost = pd.DataFrame({b: [c[s] * 4.0**-b for s in sites] for b in candidates}, sites)
     table = energies.add_prefix("e_pj_b").rename_axis("site").reset_index()
-    table.insert(1, "sensitivity", [c.get(s, 0.0) for s in sites])
+    table.insert(1, "sensitivity", [c[s] for s in sites])
     path = lagrangian_path(energies, cost)
     seconds = time.perf_counter() - start
     return AllocationProblem(

@@ -13,7 +13,7 @@ from transformers import PreTrainedModel
 
 from las.arch import Adapter, Composite, GatedFFN, PlainFFN, adapter_for
 from las.conversion import attention
-from las.conversion.sites import OAT, PROBABILITY, NeuronFactory, Role, hg
+from las.conversion.sites import OAT, PROBABILITY, SCORE, NeuronFactory, Role, hg
 from las.ops import (
     SpikingAttentionCore,
     SpikingFFN,
@@ -34,11 +34,15 @@ ATTENTION_ROLES = {
     "reciprocal": hg("reciprocal"),
     "probability": PROBABILITY,
 }
+#: The neuron the spiking row max of the softmax reads (offset "max", M13).
+REFERENCE_ROLES: dict[SoftmaxOffset, dict[str, Role]] = {"max": {"score": SCORE}, "first": {}}
 
 
-def attention_roles(softcap: float | None) -> dict[str, Role]:
-    """The sites of an attention core: with a score soft-cap, an HG tanh (``softcap``) too."""
-    return ATTENTION_ROLES if softcap is None else ATTENTION_ROLES | {"softcap": hg("tanh")}
+def attention_roles(softcap: float | None, offset: SoftmaxOffset = "max") -> dict[str, Role]:
+    """The sites of an attention core: the reference's (:data:`REFERENCE_ROLES`) and, with a
+    score soft-cap, an HG tanh (``softcap``), whose output the score neuron then encodes."""
+    roles = ATTENTION_ROLES | REFERENCE_ROLES[offset]
+    return roles if softcap is None else roles | {"softcap": hg("tanh")}
 
 
 def _neurons(factory: NeuronFactory, path: str, roles: dict[str, Role]) -> dict[str, nn.Module]:
@@ -94,7 +98,7 @@ def _convert_ffn(
     if isinstance(ffn, GatedFFN):
         mlp = owner.get_submodule(ffn.path)
         gate, down = mlp.get_submodule(ffn.gate), mlp.get_submodule(ffn.down)
-        roles = {"input": OAT, "activation": hg(act), "hidden": OAT}
+        roles = {"input": OAT, "activation": hg(act), "up": OAT, "hidden": OAT}
         neurons = _neurons(factory, f"{path}.{ffn.path}", roles)
         if ffn.up is None:  # one fused map whose output halves are [gate, up]
             first, gating = gate, {"fused_gate": True}
@@ -179,7 +183,7 @@ def _convert_stack(
 ) -> None:
     """The blocks and extra norms of a single-stack model; site names start with ``prefix``."""
     act = adapter.activation(model.config)
-    core_roles = attention_roles(adapter.softcap(model.config)) if spike_attention else None
+    core_roles = attention_roles(adapter.softcap(model.config), offset) if spike_attention else None
     for path, block in blocks(model, adapter, prefix):
         _convert_block(block, path, adapter, act, factory, core_roles, offset)
     for name, module in _matches(model, adapter.extra_norms) if adapter.extra_norms else ():

@@ -30,7 +30,8 @@ class ConversionConfig:
         hg: HG neurons (True) or the float nonlinearity (ablation "without HG").
         spike_attention: spike-equivalent attention (True) or the model's float attention.
         threshold_scale: factor (> 0) on every calibrated threshold (energy/accuracy sweep).
-        softmax_offset: ``max`` (row max) or ``first`` (first score, the "data offset").
+        softmax_offset: ``max`` (the row max, found spike-driven on MT-encoded scores, M13) or
+            ``first`` (first score, the "data offset").
         convert_head: also put an OAT neuron before the output head (``lm_head``).
     """
 

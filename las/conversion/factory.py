@@ -83,7 +83,11 @@ class CalibratedFactory:
                 f"site {site} is allocated {bits} bits but the conversion has T = {cfg.T}: the "
                 "allocation was made for a larger T; rerun the allocation for this one"
             )
-        neuron = dict(site=site, mode=cfg.mode, code=cfg.code, bits=bits)
-        if cfg.oat:
-            return OATNeuron(nor, out, cfg.T, **neuron)
-        return MTNeuron(out, cfg.T, **neuron)
+        if cfg.oat and role.kind is Kind.OAT:
+            return OATNeuron(nor, out, cfg.T, site=site, mode=cfg.mode, code=cfg.code, bits=bits)
+        if role.kind is Kind.SCORE:
+            # MT at theta_out, one threshold per site for the row max, and always the binary
+            # code: M13 compares MSB-first bits (a signed digit could not eliminate a candidate);
+            # its spikes reach only the comparator (steps 1..T of a T + 1-step NAF model)
+            return MTNeuron(out, cfg.T, site=site, mode=cfg.mode, bits=bits)
+        return MTNeuron(out, cfg.T, site=site, mode=cfg.mode, code=cfg.code, bits=bits)

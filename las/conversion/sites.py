@@ -23,6 +23,9 @@ class Kind(StrEnum):
     OAT = "oat"  # an activation entering a linear map or spike product (M2)
     PROBABILITY = "probability"  # softmax output, MT with tau = 1 (M5)
     HG = "hg"  # a nonlinearity (M4)
+    # attention scores read by the spiking row max: MT, one calibrated threshold per site, so
+    # that every code of a row has the same step weights (M13)
+    SCORE = "score"
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,12 @@ class Role:
     fn: str | None = None
 
 
+#: Kinds whose neurons take calibrated thresholds (M7): OAT's pair; a score site's ``theta_out``.
+THRESHOLD_KINDS = frozenset({Kind.OAT, Kind.SCORE})
+
 OAT = Role(Kind.OAT)
 PROBABILITY = Role(Kind.PROBABILITY)
+SCORE = Role(Kind.SCORE)
 
 
 def hg(fn: str) -> Role:

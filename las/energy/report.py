@@ -1,8 +1,11 @@
 """Energy tables from exact counts: per site, per layer or layer type, and in total (METHOD.md M8).
 
-``E_ANN = (MACs + function_macs * functions) * E_MAC`` over the ANN work every site replaces;
-``E_SNN = SOPs * E_AC + (remaining MACs + function_macs * remaining functions) * E_MAC``. Energies
-are in picojoules; ``energy_ratio = E_SNN / E_ANN`` (inf where a site replaces no ANN work).
+Both sides are priced on the same operations (the ledger, M8 addendum):
+``E_ANN = (MACs + function_macs * functions) * E_MAC + ACs * E_AC + comparisons * E_CMP`` over
+the ANN work every site replaces; ``E_SNN = (SOPs + ACs) * E_AC + (remaining MACs + function_macs
+* remaining functions) * E_MAC + comparisons * E_CMP``. Energies are in picojoules;
+``energy_ratio = E_SNN / E_ANN`` (inf where a site replaces no ANN work, e.g. the spiking row
+max's score neuron, whose ANN row max is charged where the ANN computes it).
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ COUNTS = [
     "spikes",
     "sops",
     "ann_macs",
+    "ann_acs",
+    "ann_comparisons",
     "ann_functions",
     "snn_macs",
+    "snn_acs",
+    "snn_comparisons",
     "snn_functions",
     "e_ann_pj",
     "e_snn_pj",
@@ -45,13 +52,21 @@ def site_table(counts: Mapping[str, SiteCount], cfg: EnergyConfig | None = None)
             for site, c in counts.items()
         ]
     )
-    if not (table["ann_macs"] + table["ann_functions"]).any():
+    if not table[[f"ann_{k}" for k in ("macs", "acs", "comparisons", "functions")]].any(axis=None):
         raise ValueError("nothing was counted: run the model's forward inside count_spikes(model)")
-    ann_float = table["ann_macs"] + cfg.function_macs * table["ann_functions"]
-    snn_float = table["snn_macs"] + cfg.function_macs * table["snn_functions"]
-    table["e_ann_pj"] = ann_float * cfg.e_mac_pj
-    table["e_snn_pj"] = table["sops"] * cfg.e_ac_pj + snn_float * cfg.e_mac_pj
+    table["e_ann_pj"] = _energy(table, "ann", cfg)
+    table["e_snn_pj"] = _energy(table, "snn", cfg) + table["sops"] * cfg.e_ac_pj
     return _derived(table)
+
+
+def _energy(table: pd.DataFrame, side: str, cfg: EnergyConfig) -> pd.Series:
+    """MACs, float functions, ACs and comparisons of one side (``ann``/``snn``), in pJ."""
+    macs = table[f"{side}_macs"] + cfg.function_macs * table[f"{side}_functions"]
+    return (
+        macs * cfg.e_mac_pj
+        + table[f"{side}_acs"] * cfg.e_ac_pj
+        + table[f"{side}_comparisons"] * cfg.e_cmp_pj
+    )
 
 
 def summarise(sites: pd.DataFrame, by: str = "layer_type") -> pd.DataFrame:

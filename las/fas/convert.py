@@ -11,10 +11,9 @@ LAS's ANN side), the norms and the projections compute in float, and their work 
 MACs and float functions on both sides of the ratio.
 
 Modes (M6): ``fast`` (what evaluation and energy use) evaluates each IF neuron's closed form on
-its accumulated input. In ``spike`` mode a plain FFN's IF neuron emits its own T-step train (an
-OAT-site encoding); a gated FFN's sits where LAS's HG neuron sits, so the operator steps it like
-one (the difference of its outputs on the running sums): the accumulated output, hence every
-result, is the same, but that per-step train is not the IF neuron's own.
+its accumulated input. In ``spike`` mode each IF neuron reads its accumulated input and emits its
+own T-step train, a plain FFN's at an OAT site, a gated FFN's where LAS's HG neuron sits (a
+neuron layer, pipelined like HG).
 """
 
 from __future__ import annotations

@@ -153,6 +153,18 @@ class HGNeuron(SpikingNeuron):
         return self.T
 
     @property
+    def gate_comparisons(self) -> int:
+        """Comparisons of the gate per input (M4, priced by the M8 ledger): a binary comparator
+        tree over the ``N - 1`` inner edges, ``ceil(log2 N)``, plus one per range end for the
+        clamp. :func:`gate_index` computes that tree's answer (a binary search over the edges;
+        on a regular partition the same index arithmetically)."""
+        return math.ceil(math.log2(self.delta.numel())) + 2
+
+    def segment(self, x: Tensor) -> Tensor:
+        """The gate's output (M4): the segment index of each input (int64, shape of ``x``)."""
+        return self._route(x)[0]
+
+    @property
     def bounds(self) -> tuple[float, float]:
         """The calibrated input range ``(l, r)``."""
         return float(self.edges[0]), float(self.edges[-1])

@@ -10,13 +10,23 @@ trains ``[T, ...]`` and every primitive follows M5's per-step formula:
 * ``shift``: fast ``x + c``; spike: ``c`` injected at ``t = 1``.
 * ``product``: fast ``fn(a, b)`` for a bilinear ``fn``; spike
   ``O(t) = fn(S_A(t), S_B(t)) - fn(S_A(t-1), S_B(t-1))``.
-* ``nonlinear``: fast ``g(x)``; spike ``O(t) = g(S_X(t)) - g(S_X(t-1))`` with ``O(1) = g(S_X(1))``.
+* ``nonlinear``: fast ``g(x)``; spike: an HG neuron is a neuron layer like any other (M6
+  pipelining): it reads the accumulated input ``S_X(T)`` once and emits its own ``K``-step train,
+  so it is evaluated once, as energy accounting counts it (M8). A float function (the "without
+  HG" ablation, a baseline) is evaluated once on ``S_X(T)`` and its value arrives at step 1.
+* ``row_max``: fast: the maximum of the neuron's codes over the last dim (the closed form of
+  M13); spike: the neuron emits its train and the MSB-first elimination of M13 runs on it
+  (:mod:`las.ops.maximum`). A float site gives the float maximum of its value. The score
+  neuron keeps the binary code in a signed-digit (M11) model: its ``T``-step train reaches only
+  the comparator.
 
-Summing a spike-mode result over ``t`` gives the fast-mode result up to floating-point rounding
-of the sums (trains are kept in the working dtype; accumulated inputs of neurons are summed in
-float64). Each step depends only on the cumulative sums up to it, so all ``T`` steps are computed
-in one batched call (dim 0 is time): the per-step arithmetic is exactly the formula above. Linear
-maps, bilinear maps and nonlinearities passed in therefore act on trailing dimensions.
+Trains may differ in length (``T`` steps of MT/OAT trains, ``K`` of HG trains): a product pads
+the shorter with silent steps. Summing a spike-mode result over ``t`` gives the fast-mode result
+up to floating-point rounding of the sums (trains are kept in the working dtype; accumulated
+inputs of neurons are summed in float64). Each step depends only on the cumulative sums up to
+it, so all steps are computed in one batched call (dim 0 is time): the per-step arithmetic is
+exactly the formula above. Linear maps, bilinear maps and nonlinearities passed in therefore act
+on trailing dimensions.
 """
 
 from __future__ import annotations
@@ -28,6 +38,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from las.modes import Mode
+from las.neurons.base import SpikingNeuron
+from las.ops.maximum import eliminate, survivor_value
 
 Linear = Callable[[Tensor], Tensor]
 Bilinear = Callable[[Tensor, Tensor], Tensor]
@@ -63,6 +75,15 @@ class FastSim:
 
     def nonlinear(self, g: nn.Module, v: Tensor) -> Tensor:
         return g(v)
+
+    def row_max(self, neuron: nn.Module, v: Tensor, keep: Tensor | None = None) -> Tensor:
+        """``[..., 1]``: the maximum of ``neuron(v)`` over the kept entries of the last dim (0
+        for a row with none): the value M13's elimination finds on the neuron's train."""
+        codes = neuron(v)
+        if keep is None:
+            return codes.amax(-1, keepdim=True)
+        top = codes.masked_fill(~keep, float("-inf")).amax(-1, keepdim=True)
+        return torch.where(keep.any(-1, keepdim=True), top, torch.zeros_like(top))
 
 
 class SpikeSim:
@@ -118,10 +139,30 @@ class SpikeSim:
         return out
 
     def product(self, a: Tensor, b: Tensor, fn: Bilinear = torch.mul) -> Tensor:
-        return _difference(fn(a.cumsum(0), b.cumsum(0)))
+        steps = max(a.shape[0], b.shape[0])
+        return _difference(fn(_padded(a, steps).cumsum(0), _padded(b, steps).cumsum(0)))
 
     def nonlinear(self, g: nn.Module, v: Tensor) -> Tensor:
-        return _difference(g(v.cumsum(0)))
+        x = self.accumulate(v)
+        return g.spikes(x) if isinstance(g, SpikingNeuron) else self.lift(g(x))
+
+    def row_max(self, neuron: nn.Module, v: Tensor, keep: Tensor | None = None) -> Tensor:
+        """M13 on the neuron's train: each row's first survivor's accumulated code, ``[..., 1]``."""
+        x = self.accumulate(v)
+        if not isinstance(neuron, SpikingNeuron):
+            return FastSim().row_max(neuron, x, keep)
+        train = neuron.spikes(x)  # its own length: binary even in a NAF model (M13 needs bits)
+        valid = torch.ones_like(x, dtype=torch.bool) if keep is None else keep.expand(x.shape)
+        survivors, _ = eliminate(train != 0, (train > 0).any(0), valid)
+        return survivor_value(self.accumulate(train), survivors)
+
+
+def _padded(train: Tensor, steps: int) -> Tensor:
+    """``train`` followed by silent steps up to ``steps``."""
+    if train.shape[0] == steps:
+        return train
+    silent = train.new_zeros((steps - train.shape[0], *train.shape[1:]))
+    return torch.cat([train, silent])
 
 
 def _difference(cumulative: Tensor) -> Tensor:

@@ -27,6 +27,7 @@ def spiking_softmax(
     probability: nn.Module,
     offset: SoftmaxOffset = "max",
     keep: Tensor | None = None,
+    score: nn.Module | None = None,
 ) -> Tensor:
     """Softmax over the last dim (M5): offset, HG exp, row sum, HG 1/x, Hadamard, MT(tau=1).
 
@@ -34,32 +35,22 @@ def spiking_softmax(
         scores: ``[..., n]``.
         exp, reciprocal: HG neurons for ``exp`` (on the offset scores) and ``1/x`` (on row sums).
         probability: the MT(``tau = 1``) neuron re-encoding probabilities.
-        offset: ``"max"`` subtracts the row max of the accumulated scores (a comparator layer
-            reading its accumulated input, M6, which emits the offset scores); ``"first"``
-            subtracts the first score (a linear map, the "data offset").
+        offset: the reference subtracted from each row (:func:`softmax_reference`).
         keep: optional boolean mask broadcastable to ``scores``; False entries (masked keys) get no
             synapse: they are gated out before and after the exponential.
+        score: the MT neuron whose codes the spiking row max compares (offset ``"max"``).
 
-    In fast mode a large float32 map takes :func:`las.ops.fused.attention_softmax`, the same
-    closed forms in two fused passes (bit for bit the same result).
+    The exp neuron reads the accumulated scores minus the reference (M6 pipelining: the reference
+    is subtracted once per element). In fast mode a large float32 map takes
+    :func:`las.ops.fused.attention_softmax`, the same closed forms in two fused passes (bit for
+    bit the same result).
     """
+    reference = softmax_reference(sim, scores, offset, keep, score)
     if sim.mode is Mode.FAST and fused.applies(scores, exp, reciprocal, probability):
-        out = fused.attention_softmax(scores, exp, reciprocal, probability, offset, keep)
+        out = fused.attention_softmax(scores, exp, reciprocal, probability, reference, keep)
         if out is not None:
             return out
-    if offset == "max":
-        acc = sim.accumulate(scores)
-        if keep is not None:
-            acc = acc.masked_fill(~keep, float("-inf"))
-        reference = acc.amax(-1, keepdim=True)
-        reference = torch.where(torch.isfinite(reference), reference, torch.zeros_like(reference))
-        # The comparator layer reads the accumulated scores (M6) and emits the offset scores
-        # itself, so the row max lands exactly on 0 (an HG gate edge) in both modes.
-        shifted = sim.lift(sim.accumulate(scores) - reference)
-    elif offset == "first":
-        shifted = sim.affine(lambda s: s - s[..., :1], scores)
-    else:
-        raise ValueError(f"softmax offset must be 'max' or 'first', got {offset!r}")
+    shifted = sim.lift(sim.accumulate(scores) - reference)
     if keep is not None:
         gate = keep.to(scores.dtype)
         shifted = sim.affine(lambda s: s * gate, shifted)
@@ -74,6 +65,33 @@ def spiking_softmax(
         total = sim.shift(total, empty.to(scores.dtype))
     inverse = sim.nonlinear(reciprocal, total)
     return sim.encode(probability, sim.product(e, inverse))
+
+
+def softmax_reference(
+    sim: Sim,
+    scores: Tensor,
+    offset: SoftmaxOffset,
+    keep: Tensor | None = None,
+    score: nn.Module | None = None,
+) -> Tensor:
+    """``[..., 1]``: the spike-driven value subtracted from each row of accumulated ``scores`` (M5).
+
+    ``"max"``: the row maximum of the ``score`` neuron's codes, found by comparing their spikes
+    MSB first (M13; exact on the codes, so the row max lands on 0 up to one code step);
+    ``"first"``: the first score of the row (the "data offset", a difference of trains).
+    """
+    if offset == "max":
+        if score is None:
+            raise ValueError("softmax offset 'max' needs the score neuron its comparator reads")
+        if getattr(getattr(score, "code", None), "name", "binary") != "binary":
+            raise ValueError(
+                "the spiking row max (M13) compares MSB-first bits: the score neuron must use "
+                f"the binary code, not {score.code.name!r}"
+            )
+        return sim.row_max(score, scores, keep)
+    if offset == "first":
+        return sim.accumulate(scores)[..., :1]
+    raise ValueError(f"softmax offset must be 'max' or 'first', got {offset!r}")
 
 
 def inverse_root_mean_square(sim: Sim, x: Tensor, square: nn.Module, rsqrt: nn.Module, eps: float):
@@ -138,10 +156,11 @@ def spiking_ffn(
 ) -> Tensor:
     """FFN (M5): OAT -> Linear -> HG nonlinearity -> OAT -> Linear.
 
-    Gated (SwiGLU/GeGLU): ``HG(gate(x))`` Hadamard ``up(x)`` replaces the plain nonlinearity,
-    with ``w_gate`` the gate map and ``w_in`` the up map, or with ``fused_gate`` one map ``w_in``
-    whose output halves are ``[gate, up]`` (a split of the train along features: free).
-    ``neurons`` holds ``input`` (OAT), ``activation`` (HG) and ``hidden`` (OAT).
+    Gated (SwiGLU/GeGLU): ``HG(gate(x))`` Hadamard ``OAT(up(x))`` replaces the plain
+    nonlinearity, with ``w_gate`` the gate map and ``w_in`` the up map, or with ``fused_gate`` one
+    map ``w_in`` whose output halves are ``[gate, up]`` (a split of the train along features:
+    free): a product of two spike trains (M5), no float multiply. ``neurons`` holds ``input``
+    (OAT), ``activation`` (HG), ``hidden`` (OAT) and, when gated, ``up`` (OAT).
     """
     encoded = sim.encode(neurons["input"], x)
     up = sim.linear(encoded, w_in, b_in)
@@ -152,7 +171,8 @@ def spiking_ffn(
     if gate is None:
         hidden = sim.nonlinear(neurons["activation"], up)
     else:
-        hidden = sim.product(sim.nonlinear(neurons["activation"], gate), up)
+        gate = sim.nonlinear(neurons["activation"], gate)
+        hidden = sim.product(gate, sim.encode(neurons["up"], up))
     return sim.linear(sim.encode(neurons["hidden"], hidden), w_out, b_out)
 
 
@@ -170,10 +190,11 @@ def spiking_attention_core(
     """Scaled dot-product attention with spike products and the spiking softmax (M5).
 
     ``q``: ``[..., n_q, d]``, ``k``, ``v``: ``[..., n_k, d]``. ``neurons`` holds ``query``, ``key``,
-    ``value`` (OAT), ``exp``, ``reciprocal`` (HG) and ``probability`` (MT, tau = 1); with
-    ``softcap`` ``c`` (Gemma 2) also ``softcap``, the HG tanh of the soft-capped scores
-    ``c tanh(s / c)`` (M5 nonlinearity; the scalings by ``1/c`` and ``c`` are linear). Returns
-    ``[..., n_q, d]``.
+    ``value`` (OAT), ``exp``, ``reciprocal`` (HG), ``probability`` (MT, tau = 1), for the offset
+    ``"max"`` ``score`` (MT, read by the spiking row max, M13) and, with ``softcap`` ``c``
+    (Gemma 2), ``softcap``, the HG tanh of the soft-capped scores ``c tanh(s / c)`` (M5
+    nonlinearity; the scalings by ``1/c`` and ``c`` are linear; the row max then reads the capped
+    scores). Returns ``[..., n_q, d]``.
     """
     qs, ks, vs = (sim.encode(neurons[n], t) for n, t in (("query", q), ("key", k), ("value", v)))
     scores = sim.affine(lambda s: s * scaling, sim.product(qs, ks, _matmul_transposed))
@@ -186,7 +207,14 @@ def spiking_attention_core(
         capped = sim.nonlinear(neurons["softcap"], sim.affine(lambda s: s / softcap, scores))
         scores = sim.affine(lambda s: s * softcap, capped)
     probs = spiking_softmax(
-        sim, scores, neurons["exp"], neurons["reciprocal"], neurons["probability"], offset, keep
+        sim,
+        scores,
+        neurons["exp"],
+        neurons["reciprocal"],
+        neurons["probability"],
+        offset,
+        keep,
+        neurons["score"] if "score" in neurons else None,  # noqa: SIM401 (a ModuleDict)
     )
     return sim.product(probs, vs, torch.matmul)
 

@@ -7,7 +7,8 @@ inverse, the MT(tau = 1) code of each probability), each a full pass over the ma
 evaluates the same closed forms in two fused passes (:mod:`las.neurons.compiled`) on the device
 the tensors live on:
 
-1. :func:`exp_map`: offset, gate, HG exp, gate (and the clamp count);
+1. :func:`exp_map`: offset (the reference comes in: :func:`las.ops.functional.softmax_reference`),
+   gate, HG exp, gate (and the clamp count);
 2. :func:`probability_code`: ``e * (1/sum)``, then the MT code.
 
 The row sum and the HG 1/x of the row sums stay eager, exactly as the generic path computes them
@@ -36,7 +37,7 @@ COMPILE_MIN_ELEMENTS = 1 << 18
 def exp_map(
     scores: Tensor,
     keep: Tensor | None,
-    first_offset: bool,
+    reference: Tensor,
     offset64: Tensor,
     delta64: Tensor,
     layout: tuple[float, float, int, int, int, int],
@@ -47,13 +48,7 @@ def exp_map(
     with ``FastSim``), element by element; where an input of the exp is not finite ``e`` is NaN
     (so the row sums tell the caller, without a second reduction over the map).
     """
-    if first_offset:
-        shifted = scores - scores[..., :1]
-    else:
-        masked = scores if keep is None else scores.masked_fill(~keep, float("-inf"))
-        reference = masked.amax(-1, keepdim=True)
-        reference = torch.where(torch.isfinite(reference), reference, torch.zeros_like(reference))
-        shifted = scores - reference
+    shifted = scores - reference
     if keep is not None:
         gate = keep.to(scores.dtype)
         shifted = shifted * gate
@@ -98,18 +93,19 @@ def attention_softmax(
     exp: HGNeuron,
     reciprocal: nn.Module,
     probability: MTNeuron,
-    offset: str,
+    reference: Tensor,
     keep: Tensor | None,
     fuse: bool = True,
 ) -> Tensor | None:
     """The fast-mode softmax of :func:`las.ops.functional.spiking_softmax`, fused.
 
+    ``reference``: the row offsets ``[..., 1]`` (:func:`las.ops.functional.softmax_reference`).
     Returns None when a non-finite value appears (the caller then runs the generic path, which
     raises the error naming the site). ``fuse=False`` runs the same passes eagerly (tests).
     """
     run = compiled.run if fuse else (lambda _name, fn, *args: fn(*args))
     tables = (exp._offset64, exp._delta64, exp.uniform_layout())
-    e, outside = run("exp", exp_map, scores, keep, offset == "first", *tables)
+    e, outside = run("exp", exp_map, scores, keep, reference, *tables)
     total = e.sum(-1, keepdim=True)
     if not bool(torch.isfinite(total).all()):
         return None

@@ -25,19 +25,21 @@ def hand_counts():
 
 
 def test_energies_follow_m8_on_hand_counts():
-    cfg = EnergyConfig(e_mac_pj=2.0, e_ac_pj=0.5, function_macs=3.0)
+    cfg = EnergyConfig(e_mac_pj=2.0, e_ac_pj=0.5, e_cmp_pj=0.25, function_macs=3.0)
     sites = site_table(hand_counts(), cfg).set_index("site")
-    # fc.input: 48 SOPs replace 24 MACs; fc.activation: 6 SOPs replace 6 function evaluations.
+    # fc.input: 48 SOPs and 8 OAT routing comparisons replace 24 MACs; fc.activation: 6 SOPs,
+    # 6 segment offsets (ACs) and 6 x 3 gate comparisons replace 6 function evaluations.
     assert sites.loc["fc.input", "e_ann_pj"] == 24 * 2.0
-    assert sites.loc["fc.input", "e_snn_pj"] == 48 * 0.5
+    assert sites.loc["fc.input", "e_snn_pj"] == 48 * 0.5 + 8 * 0.25
     assert sites.loc["fc.activation", "e_ann_pj"] == 6 * 3.0 * 2.0
-    assert sites.loc["fc.activation", "e_snn_pj"] == 6 * 0.5
+    assert sites.loc["fc.activation", "e_snn_pj"] == (6 + 6) * 0.5 + 18 * 0.25
     assert sites.loc["fc.input", "firing_rate"] == 0.5
-    assert energy_ratio(sites) == pytest.approx((24 + 3) / (48 + 36))
+    assert energy_ratio(sites) == pytest.approx((26 + 10.5) / (48 + 36))
 
 
 def test_default_constants_are_the_45nm_figures_and_match_the_hydra_group():
-    assert EnergyConfig() == EnergyConfig(e_mac_pj=4.6, e_ac_pj=0.9, function_macs=1.0)
+    expected = EnergyConfig(e_mac_pj=4.6, e_ac_pj=0.9, e_cmp_pj=0.9, function_macs=1.0)
+    assert EnergyConfig() == expected
     assert EnergyConfig(**yaml.safe_load(CONF.read_text())) == EnergyConfig()
 
 
@@ -79,6 +81,7 @@ def test_nothing_to_report_is_refused():
         {"e_mac_pj": float("nan")},
         {"e_ac_pj": 0.0},
         {"e_ac_pj": float("inf")},
+        {"e_cmp_pj": -0.9},
         {"function_macs": -1.0},
     ],
 )

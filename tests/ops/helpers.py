@@ -18,12 +18,15 @@ def oat_for(x: Tensor, T: int = 16, q: float = 0.95) -> OATNeuron:
 
 
 def softmax_neurons(scores: Tensor, T: int = 16) -> dict[str, nn.Module]:
-    """HG exp on [min - max score spread, 0], HG 1/x on [1, n], MT(tau=1) for probabilities."""
+    """HG exp on [min - max score spread, one score code step], HG 1/x on [1, n], MT(tau=1) for
+    probabilities, MT above |scores|' max for the codes the row max compares (M13)."""
     spread = float(scores.max() - scores.min()) + 1.0
+    tau = float(scores.detach().abs().max()) * 1.05 + 1e-3
     return {
-        "exp": fit_hg_neuron("exp", -spread, 0.0)[0],
+        "exp": fit_hg_neuron("exp", -spread, 2 * tau * 2.0**-T)[0],
         "reciprocal": fit_hg_neuron("reciprocal", 1.0, scores.shape[-1])[0],
         "probability": MTNeuron(1.0, T=T),
+        "score": MTNeuron(tau, T=T),
     }
 
 

@@ -101,9 +101,7 @@ def test_a_soft_cap_without_its_neuron_is_refused(gen):
 def test_softmax_probabilities_are_mt_encoded_and_close(gen):
     scores = torch.randn(4, 10, generator=gen, dtype=torch.float64) * 3
     neurons = softmax_neurons(scores)
-    probs = spiking_softmax(
-        FastSim(), scores, neurons["exp"], neurons["reciprocal"], neurons["probability"]
-    )
+    probs = spiking_softmax(FastSim(), scores, **neurons)
     codes = probs * 2**T
     assert torch.equal(codes, codes.round())  # an MT(tau=1) code
     assert torch.allclose(probs, scores.softmax(-1), atol=3e-4)
@@ -147,6 +145,8 @@ def test_ffn(gen, kind):
         "activation": fit_hg_neuron("gelu" if kind == "gelu" else "silu", -20, 20)[0],
         "hidden": oat_for(hidden),
     }
+    if w_gate is not None:  # gate x up is a product of two trains (M5): up is OAT-encoded
+        neurons["up"] = oat_for(F.linear(x, w_in))
     if kind == "fused_swiglu":
         fused = torch.cat([w_gate, w_in])
         module = SpikingFFN(fused, None, w_out, None, neurons, T, fused_gate=True)

@@ -11,8 +11,21 @@ from las.neurons import MTNeuron, compiled
 from las.neurons.hg import uniform_code
 from las.ops import fused
 from las.ops.backend import FastSim
-from las.ops.functional import spiking_softmax
+from las.ops.functional import softmax_reference, spiking_softmax
 from tests.ops.helpers import softmax_neurons
+
+
+def core(neurons):
+    """The neurons the fused passes evaluate (the score neuron runs before them)."""
+    return {k: v for k, v in neurons.items() if k != "score"}
+
+
+def fused_softmax(scores, neurons, offset, keep):
+    """The fused passes run eagerly, on the reference the generic path subtracts."""
+    reference = softmax_reference(FastSim(), scores, offset, keep, neurons["score"])
+    return fused.attention_softmax(
+        scores, **core(neurons), reference=reference, keep=keep, fuse=False
+    )
 
 
 def generic(scores, neurons, offset="max", keep=None):
@@ -73,7 +86,7 @@ def test_fused_passes_equal_the_generic_path(offset, mask, tau):
     want = generic(scores, neurons, offset, keep)
     clamped = int(neurons["exp"].n_clamped)
     neurons["exp"].reset()
-    got = fused.attention_softmax(scores, **neurons, offset=offset, keep=keep, fuse=False)
+    got = fused_softmax(scores, neurons, offset, keep)
     assert torch.equal(got, want)
     assert int(neurons["exp"].n_clamped) == clamped
 
@@ -84,7 +97,7 @@ def test_compiled_softmax_equals_the_generic_path():
     scores = torch.randn(2, 2, n, n, generator=gen) * 3
     keep = masks(n)["padded"]
     neurons = softmax_neurons(scores)
-    assert fused.applies(scores, **neurons)
+    assert fused.applies(scores, **core(neurons))
     want = generic(scores, neurons, "max", keep)
     clamped = int(neurons["exp"].n_clamped)
     neurons["exp"].reset()
@@ -97,19 +110,19 @@ def test_non_finite_scores_take_the_generic_path_and_raise():
     scores = torch.randn(1, 1, 8, 8)
     scores[0, 0, 3, 1] = float("nan")
     neurons = softmax_neurons(scores.nan_to_num())
-    assert fused.attention_softmax(scores, **neurons, offset="max", keep=None, fuse=False) is None
-    with pytest.raises(NonFiniteActivationError):
+    assert fused_softmax(scores, neurons, "first", None) is None
+    with pytest.raises(NonFiniteActivationError):  # the score neuron of the row max names it
         generic(scores, neurons)
 
 
 def test_applies_only_where_the_closed_forms_are_fused():
     scores = torch.zeros(1, 1, 1024, 1024)
     neurons = softmax_neurons(torch.randn(4, 4))
-    assert fused.applies(scores, **neurons)
-    assert not fused.applies(scores.double(), **neurons)
-    assert not fused.applies(scores[..., :16, :16], **neurons)
+    assert fused.applies(scores, **core(neurons))
+    assert not fused.applies(scores.double(), **core(neurons))
+    assert not fused.applies(scores[..., :16, :16], **core(neurons))
     octave = {**neurons, "exp": fit_hg_neuron("reciprocal", 1.0, 8.0)[0]}
-    assert not fused.applies(scores, **octave)
+    assert not fused.applies(scores, **core(octave))
 
 
 def test_spike_counting_sees_every_softmax_neuron_with_fusion_on(monkeypatch):
