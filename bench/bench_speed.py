@@ -33,8 +33,9 @@ ASSETS = Path.home() / ".cache" / "las-test-assets"
 T = 16
 #: (model, [(batch, tokens), ...]) timed in fast mode; goal 1.5x everywhere.
 FAST_CASES = {
-    "smollm2": [(1, 128), (1, 512), (1, 2048), (4, 256)],
+    "smollm2": [(1, 128), (1, 512), (1, 2048)],
     "minilm": [(8, 128)],
+    "qwen": [(1, 128), (1, 512), (1, 2048)],
 }
 SPIKE_CASE = ("smollm2", (1, 64))
 QUICK_CASES = {"tiny": [(1, 64), (1, 256)]}
@@ -52,35 +53,62 @@ def load_model(name: str):
     spec = {
         "smollm2": ModelSpec(name="smollm2_135m", source="embedded", id="smollm2-135m"),
         "minilm": ModelSpec(name="minilm_l6", source="embedded", id="minilm-l6-v2", task="encoder"),
+        "qwen": ModelSpec(name="qwen25_coder_05b", source="embedded", id="qwen2.5-coder-0.5b"),
     }[name]
     loaded = load(spec, ASSETS if ASSETS.exists() else None)
     return loaded.model, loaded.tokenizer
 
 
-def build(name: str):
-    """(original, converted in fast mode, calibration seconds, calibration tokens)."""
+def build(name: str, calib_sequences: int | None = None):
+    """(original, converted in fast mode, calibration timings or None).
+
+    Calibration runs its three parts one by one (``las.calibration.calibrate_model`` is their
+    composition): collect (statistics, per token), thresholds and the HG fit (per site, not per
+    token); ``calib_sequences`` replaces the data config's number of calibration sequences.
+    """
     from las import ConversionConfig, convert_model, data
-    from las.calibration import calibrate_model
+    from las.calibration import calibrate_thresholds, collect_statistics
+    from las.calibration.ranges import hg_ranges
+    from las.calibration.rules import RuleConfig
+    from las.conversion.factory import Calibration
+    from las.hg_bank import fit_bank
 
     model, tokenizer = load_model(name)
     model.eval()
-    cfg = data.data_config("embedded_prose")
+    cfg = data.data_config("embedded_prose", calib_sequences)
     batches = list(data.calibration_batches(tokenizer, cfg))
     tokens = sum(
         int(b["attention_mask"].sum()) if "attention_mask" in b else b["input_ids"].numel()
         for b in batches
     )
     cache = os.environ.get("BENCH_CALIBRATION_CACHE")
-    cached = Path(cache) / f"{name}.pt" if cache else None
+    cached = Path(cache) / f"{name}_{calib_sequences or 'default'}.pt" if cache else None
     if cached is not None and cached.exists():
-        return model, convert_model(model, torch.load(cached, weights_only=False)), None, tokens
+        calibration = torch.load(cached, weights_only=False)
+        return model, convert_model(model, calibration, ConversionConfig(T=T)), None
+    seconds = {}
     start = time.perf_counter()
-    calibration, _ = calibrate_model(model, batches)
-    seconds = time.perf_counter() - start
+    observers = collect_statistics(model, batches)
+    seconds["collect"] = time.perf_counter() - start
+    choices = calibrate_thresholds(observers, RuleConfig(), T)
+    seconds["thresholds"] = time.perf_counter() - start - seconds["collect"]
+    bank, _ = fit_bank(hg_ranges(observers.stats, observers.roles), K=16)
+    seconds["fit_hg"] = time.perf_counter() - start - seconds["collect"] - seconds["thresholds"]
+    thresholds = {site: (c.theta_nor, c.theta_out) for site, c in choices.items()}
+    calibration = Calibration(thresholds, bank)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         torch.save(calibration, cached)
-    return model, convert_model(model, calibration, ConversionConfig(T=T)), seconds, tokens
+    total = sum(seconds.values())
+    timing = {
+        "tokens": tokens,
+        "hg_functions": len(bank),
+        **{f"{k}_s": v for k, v in seconds.items()},
+        "seconds": total,
+        "ms_per_token": 1e3 * total / tokens,
+        "collect_ms_per_token": 1e3 * seconds["collect"] / tokens,
+    }
+    return model, convert_model(model, calibration, ConversionConfig(T=T)), timing
 
 
 def token_batch(model, batch: int, length: int) -> torch.Tensor:
@@ -96,11 +124,13 @@ def activation_train_bytes(model, batch: int, length: int) -> int:
     return T * batch * length * widest * 4
 
 
-def child(name: str, which: str, mode: str, batch: int, length: int) -> None:
+def child(
+    name: str, which: str, mode: str, batch: int, length: int, calib_sequences: int | None
+) -> None:
     """Subprocess body: one forward after a warm-up, peak-RSS counter reset right before it."""
     from las.ops import set_mode
 
-    ann, snn, _, _ = build(name)
+    ann, snn, _ = build(name, calib_sequences)
     set_mode(snn, mode)
     model = ann if which == "ann" else snn
     ids = token_batch(ann, batch, length)
@@ -111,7 +141,7 @@ def child(name: str, which: str, mode: str, batch: int, length: int) -> None:
     print(json.dumps(report))
 
 
-def profile(snn, ann, length: int, rows: int = 25) -> str:
+def profile(snn, ann, label: str, length: int, rows: int = 25) -> str:
     """torch.profiler tables (top ops by self CPU time) of one fast forward and one original.
 
     Each model runs once before (a warm-up: compiles) unless ``length > 1024`` and fusion is off.
@@ -128,14 +158,14 @@ def profile(snn, ann, length: int, rows: int = 25) -> str:
 
     ids = token_batch(ann, 1, length)
     text = []
-    for label, model in (("converted (fast)", snn), ("original", ann)):
+    for which, model in (("converted (fast)", snn), ("original", ann)):
         with torch.inference_mode():
             if length <= 1024 or fused:
                 model(ids)
             with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
                 model(ids)
         table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
-        text.append(f"## SmolLM2-135M 1x{length}, {label}\n\n```\n{table}\n```\n")
+        text.append(f"## {label} 1x{length}, {which}\n\n```\n{table}\n```\n")
     return "\n".join(text)
 
 
@@ -153,13 +183,18 @@ def main() -> None:
     parser.add_argument("--profile-only", action="store_true", help="no timings, --profile only")
     parser.add_argument("--models", nargs="*")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (see bench/README)")
+    parser.add_argument("--max-tokens", type=int, help="skip shapes with more tokens per row")
+    parser.add_argument(
+        "--calib-sequences", type=int, help="calibration sequences (default: the data config's)"
+    )
+    parser.add_argument("--profile-models", nargs="*", default=["smollm2", "tiny"])
     parser.add_argument("--child", nargs=5)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.child:
         name, which, mode, batch, length = args.child
-        child(name, which, mode, int(batch), int(length))
+        child(name, which, mode, int(batch), int(length), args.calib_sequences)
         return
     from las.ops import set_mode
 
@@ -170,13 +205,11 @@ def main() -> None:
     rows, calib, spike = [], {}, None
     for name, shapes in cases.items():
         torch.manual_seed(0)
-        ann, snn, seconds, tokens = build(name)
-        if seconds is not None:
-            calib[name] = {
-                "seconds": seconds,
-                "tokens": tokens,
-                "ms_per_token": 1e3 * seconds / tokens,
-            }
+        ann, snn, timing = build(name, args.calib_sequences)
+        if timing is not None:
+            calib[name] = timing
+        if args.max_tokens:
+            shapes = [(b, n) for b, n in shapes if n <= args.max_tokens]
         for batch, length in [] if args.profile_only else shapes:
             ids = token_batch(ann, batch, length)
             with torch.inference_mode():
@@ -215,6 +248,8 @@ def main() -> None:
                 set_mode(snn, "fast")
             ms = {k: 1e3 * v["median_s"] for k, v in stats.items()}
             threads = ["--threads", str(torch.get_num_threads())]
+            if args.calib_sequences:
+                threads += ["--calib-sequences", str(args.calib_sequences)]
             mem = {
                 w: run_json_child(__file__, [*threads, "--child", name, w, m, str(sb), str(sn)])
                 for w, m in (("ann", "fast"), ("snn", "spike"))
@@ -229,9 +264,10 @@ def main() -> None:
                 "memory": mem,
                 "extra_trains": extra / activation_train_bytes(ann, sb, sn),
             }
-        if name in ("smollm2", "tiny") and args.profile:
+        if name in args.profile_models and args.profile:
             for length in args.profile:
-                (OUT / f"profile_{length}.txt").write_text(profile(snn, ann, length))
+                text = profile(snn, ann, name, length)
+                (OUT / f"profile_{name}_{length}.txt").write_text(text)
         del ann, snn
         gc.collect()
     result = {
@@ -271,11 +307,16 @@ def render(result: dict) -> str:
         ]
     lines += [
         "",
-        "| model | calibration tokens | calibration s | ms per token |",
-        "|---|---|---|---|",
+        "| model | calibration tokens | collect s | thresholds s | HG fit s (functions) "
+        "| total ms per token | collect ms per token |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, c in result["calibration"].items():
-        lines.append(f"| {name} | {c['tokens']} | {c['seconds']:.1f} | {c['ms_per_token']:.2f} |")
+        lines.append(
+            f"| {name} | {c['tokens']} | {c['collect_s']:.1f} | {c['thresholds_s']:.1f} | "
+            f"{c['fit_hg_s']:.1f} ({c['hg_functions']}) | {c['ms_per_token']:.2f} | "
+            f"{c['collect_ms_per_token']:.2f} |"
+        )
     return "\n".join(lines)
 
 

@@ -78,6 +78,50 @@ def uniform_value(
     return value.to(x.dtype), (clamped != x).sum()
 
 
+#: ``(low, high, log2 m, k0, n, K, even)`` of an octave partition: ``m = 2**b`` steps per octave,
+#: edges from ``low = 2**k0``; ``even`` evaluates on ``|x|``.
+OctaveLayout = tuple[float, float, int, int, int, int, bool]
+
+
+def _float32_from_bits(exponent: Tensor, fraction: Tensor) -> Tensor:
+    """The float32 ``(1 + fraction 2**-23) 2**exponent`` from int32 fields (normal numbers)."""
+    return (((exponent + 127) << 23) | fraction).view(torch.float32)
+
+
+def octave_value(
+    x: Tensor, offset64: Tensor, delta64: Tensor, layout: OctaveLayout
+) -> tuple[Tensor, Tensor]:
+    """(HG output in float32, inputs clamped) of float32 ``x`` on an octave partition (M4).
+
+    The same closed form as :meth:`HGNeuron.closed_form` (gate, segment encoder, ``offset +
+    delta q``), with gate and code in float32 integer fields instead of float64 ``frexp`` and
+    ``ldexp``; one pass compiled. Exact, hence bit-equal to the float64 route: the clamped input
+    ``c`` is a positive normal float32 (``low >= 2**-126``, checked by
+    :meth:`HGNeuron.octave_layout`), so its exponent field is ``frexp``'s exponent minus one and
+    its top ``b`` fraction bits are ``floor((2 mantissa - 1) m)``: the gate's segment. The
+    segment's left edge ``2**k (1 + j/m)`` and the encoder's scale ``2**(K + b - k)`` are float32
+    numbers built from their fields (exact; their exponents are in range, checked). ``c`` and the
+    left edge lie in one octave (``left <= c <= 2 left``), so ``c - left`` is exact (Sterbenz),
+    and scaling by a power of two is exact: ``q`` is the float64 route's floor. ``offset + delta
+    q`` runs in float64 and rounds once, as in :func:`uniform_value`. The caller checks
+    finiteness first (a NaN would pick an arbitrary, in-range segment).
+    """
+    low, high, b, k0, n, K, even = layout
+    a = x.abs() if even else x
+    clamped = a.clamp(low, high)
+    bits = clamped.view(torch.int32)
+    exponent = (bits >> 23) - 127
+    seg = ((exponent - k0) * (1 << b) + ((bits >> (23 - b)) & ((1 << b) - 1))).clamp(0, n - 1)
+    octave = (seg >> b) + k0
+    left = _float32_from_bits(octave, (seg & ((1 << b) - 1)) << (23 - b))
+    scale = _float32_from_bits(K + b - octave, torch.zeros_like(seg))
+    q = torch.floor((clamped - left) * scale).clamp(max=2.0**K - 1)
+    index = seg.long()
+    value = torch.addcmul(offset64[index], delta64[index], q.double())
+    outside = (a > high) if even else (clamped != a)
+    return value.to(x.dtype), outside.sum()
+
+
 class HGNeuron(SpikingNeuron):
     """Hierarchically gated neuron (M4) approximating a scalar function on ``[l, r]``.
 
@@ -209,18 +253,48 @@ class HGNeuron(SpikingNeuron):
             return None
         return self._low, self._high, m, round(self._low * m), self.delta.numel(), self.K
 
+    def octave_layout(self) -> OctaveLayout | None:
+        """The layout of an octave partition with power-of-two ``m`` whose gate and code
+        :func:`octave_value` evaluates exactly in float32, else None.
+
+        Needs ``low = 2**k0 >= 2**-126`` (normal float32 inputs after the clamp), ``m <= 2**23``
+        and every segment's encoder scale ``2**(K + b - k)`` a normal float32.
+        """
+        if self.partition is None or self.partition[0] != "octave":
+            return None
+        m = self.partition[1]
+        b = m.bit_length() - 1
+        k0 = round(math.log2(self._low))
+        n = self.delta.numel()
+        k1 = k0 + (n - 1) // m  # the octave of the last segment
+        if m & (m - 1) or b > 23 or self._low != 2.0**k0 or k0 < -126 or k1 > 127:
+            return None
+        if not -126 <= self.K + b - k1 <= self.K + b - k0 <= 127:
+            return None
+        return self._low, self._high, b, k0, n, self.K, self.symmetry == "even"
+
     def forward(self, x: Tensor) -> Tensor:
         if self.mode is Mode.FAST:
             check_finite(x, self.site)
-            layout = self.uniform_layout()
-            if x.dtype == torch.float32 and layout is not None and compiled.wanted(x):
-                args = (x, self._offset64, self._delta64, layout)
-                value, outside = compiled.run("hg_uniform", uniform_value, *args)
-                self.n_clamped += outside
-                return value
+            if x.dtype == torch.float32 and compiled.wanted(x):
+                fused = self._fused(x)
+                if fused is not None:
+                    value, outside = fused
+                    self.n_clamped += outside
+                    return value
             return self.closed_form(x, tally=True)[0].to(x.dtype)
         self.n_clamped += int(self.out_of_range(x).sum())
         return super().forward(x)
+
+    def _fused(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """(value, clamp count) of float32 ``x`` in one compiled pass, or None (no regular
+        layout: the float64 closed form runs)."""
+        tables = (self._offset64, self._delta64)
+        if (layout := self.uniform_layout()) is not None:
+            return compiled.run("hg_uniform", uniform_value, x, *tables, layout)
+        if (layout := self.octave_layout()) is not None:
+            return compiled.run("hg_octave", octave_value, x, *tables, layout)
+        return None
 
     def _segments(self, a: Tensor) -> tuple[Tensor, Tensor, Tensor | float]:
         """(segment, its left edge, ``2**K / width``) for clamped float64 inputs.

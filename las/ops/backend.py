@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from las.modes import Mode
 from las.neurons.base import SpikingNeuron
+from las.ops import fused
 from las.ops.maximum import eliminate, survivor_value
 
 Linear = Callable[[Tensor], Tensor]
@@ -78,7 +79,11 @@ class FastSim:
 
     def row_max(self, neuron: nn.Module, v: Tensor, keep: Tensor | None = None) -> Tensor:
         """``[..., 1]``: the maximum of ``neuron(v)`` over the kept entries of the last dim (0
-        for a row with none): the value M13's elimination finds on the neuron's train."""
+        for a row with none): the value M13's elimination finds on the neuron's train. A large
+        float32 map takes one fused pass (:func:`las.ops.fused.row_max`, the same value)."""
+        fused_top = fused.row_max(neuron, v, keep)
+        if fused_top is not None:
+            return fused_top
         codes = neuron(v)
         if keep is None:
             return codes.amax(-1, keepdim=True)

@@ -7,12 +7,14 @@ Neurons are passed in; nothing here is float-nonlinear except through an HG neur
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from las.modes import Mode
+from las.neurons.mt import MTNeuron
 from las.ops import fused
 from las.ops.backend import Sim
 
@@ -197,7 +199,10 @@ def spiking_attention_core(
     scores). Returns ``[..., n_q, d]``.
     """
     qs, ks, vs = (sim.encode(neurons[n], t) for n, t in (("query", q), ("key", k), ("value", v)))
-    scores = sim.affine(lambda s: s * scaling, sim.product(qs, ks, _matmul_transposed))
+    if scales_exactly(scaling, neurons["query"], neurons["key"]):
+        scores = sim.product(sim.affine(lambda s: s * scaling, qs), ks, _matmul_transposed)
+    else:
+        scores = sim.affine(lambda s: s * scaling, sim.product(qs, ks, _matmul_transposed))
     if softcap is not None:
         if "softcap" not in neurons:
             raise ValueError(
@@ -217,6 +222,33 @@ def spiking_attention_core(
         neurons["score"] if "score" in neurons else None,  # noqa: SIM401 (a ModuleDict)
     )
     return sim.product(probs, vs, torch.matmul)
+
+
+#: The smallest normal float32 (float64's is smaller still).
+_TINY = 2.0**-126
+
+
+def scales_exactly(scaling: float, query: nn.Module, key: nn.Module) -> bool:
+    """Whether scaling the query codes gives the very scores that scaling ``Q K^T`` gives.
+
+    A power of two ``s <= 1`` commutes with every rounding whose input and output stay normal
+    (or are exactly 0): ``fl(x) s = fl(x s)``. Every product and partial sum of ``Q K^T`` (fused
+    multiply-adds included) is an integer multiple of ``u = 2**(e - 23)``, ``2**e`` the binade
+    of the smallest non-zero product of codes, ``(tau_q 2**-B_q)(tau_k 2**-B_k)`` (M1: code
+    values are ``q tau 2**-B``), so ``u s >= 2**-126`` keeps every scaled intermediate normal,
+    and ``s <= 1`` cannot overflow one the unscaled product did not. Then ``(Q s) K^T =
+    (Q K^T) s`` bit for bit, in both modes (a spike product's running sums scale alike), and the
+    scaling runs on ``[n, d]`` codes instead of the ``[n, n]`` map. False (scale the scores, as
+    defined) for any other scaling or neurons that are not MT/OAT.
+    """
+    if not (isinstance(query, MTNeuron) and isinstance(key, MTNeuron)):
+        return False
+    mantissa, _ = math.frexp(scaling)
+    if mantissa != 0.5 or scaling > 1:
+        return False
+    smallest = [float(n.tau.min()) * 2.0**-n.bits for n in (query, key)]
+    _, binade = math.frexp(smallest[0] * smallest[1])  # product >= 2**(binade - 1)
+    return 2.0 ** (binade - 1 - 23) * scaling >= _TINY
 
 
 def _matmul_transposed(a: Tensor, b: Tensor) -> Tensor:

@@ -4,9 +4,11 @@
 modes. On the ``n x n`` attention map its fast mode is a chain of some forty element-wise tensor
 operations (row max, shift, gate, the HG exp closed form in float64, the product with the row's
 inverse, the MT(tau = 1) code of each probability), each a full pass over the map. This module
-evaluates the same closed forms in two fused passes (:mod:`las.neurons.compiled`) on the device
+evaluates the same closed forms in three fused passes (:mod:`las.neurons.compiled`) on the device
 the tensors live on:
 
+0. :func:`row_max`: the reference of offset ``"max"`` (M13), the maximum of the score neuron's
+   codes per row, without storing the codes (:meth:`las.ops.backend.FastSim.row_max` calls it);
 1. :func:`exp_map`: offset (the reference comes in: :func:`las.ops.functional.softmax_reference`),
    gate, HG exp, gate (and the clamp count);
 2. :func:`probability_code`: ``e * (1/sum)``, then the MT code.
@@ -30,8 +32,8 @@ from las.neurons import compiled
 from las.neurons.hg import HGNeuron, uniform_value
 from las.neurons.mt import MTNeuron, fused_code_value, is_dyadic
 
-#: Maps with fewer elements run the generic path (its neurons may still be fused one by one).
-COMPILE_MIN_ELEMENTS = 1 << 18
+#: Maps with fewer elements run the generic path (a compiled pass costs a fixed call overhead).
+COMPILE_MIN_ELEMENTS = 1 << 15
 
 
 def exp_map(
@@ -61,6 +63,46 @@ def exp_map(
 def probability_code(e: Tensor, inverse: Tensor, tau: Tensor, T: int, dyadic: bool) -> Tensor:
     """Pass 2: the MT code value (M1) of ``e * inverse`` (:func:`fused_code_value`)."""
     return fused_code_value(e * inverse, tau, None, T, dyadic)
+
+
+def code_row_max(
+    scores: Tensor, keep: Tensor | None, tau: Tensor, T: int, dyadic: bool
+) -> tuple[Tensor, Tensor]:
+    """``(row max [..., 1], row sums [...])``: the maximum of the MT codes (M1) of ``scores``
+    over the kept entries of each row (0 for a row with none), and the row sums of the scores
+    (finite exactly when every score is: the caller's finiteness check, one reduction).
+
+    The codes are :func:`fused_code_value`'s; the maximum is one of them (a maximum rounds
+    nothing), so it is the value the generic :meth:`las.ops.backend.FastSim.row_max` returns and
+    M13's elimination finds on the score neuron's train. One pass over the map when compiled:
+    the codes are never stored.
+    """
+    codes = fused_code_value(scores, tau, None, T, dyadic)
+    if keep is None:
+        return codes.amax(-1, keepdim=True), scores.sum(-1)
+    top = codes.masked_fill(~keep, float("-inf")).amax(-1, keepdim=True)
+    return torch.where(keep.any(-1, keepdim=True), top, 0.0), scores.sum(-1)
+
+
+def row_max(score: nn.Module, scores: Tensor, keep: Tensor | None) -> Tensor | None:
+    """The fast-mode spiking row max (M13) of float32 ``scores`` in one fused pass, or None.
+
+    None (the caller runs the generic path, which calls the neuron: its hooks, its error naming
+    the site for a non-finite score) unless ``score`` is an unobserved binary MT neuron with
+    one threshold and ``T <= 24`` on a large float32 map, and every score is finite.
+    """
+    if not (
+        type(score) is MTNeuron
+        and not observed(score)
+        and compiled.wanted(scores, COMPILE_MIN_ELEMENTS)
+        and scores.dtype == torch.float32
+        and score.T <= 24
+        and score.tau.numel() == 1
+    ):
+        return None
+    tau = score.tau.to(device=scores.device, dtype=scores.dtype)
+    top, sums = compiled.run("row_max", code_row_max, scores, keep, tau, score.bits, is_dyadic(tau))
+    return top if bool(torch.isfinite(sums).all()) else None
 
 
 def observed(*modules: nn.Module) -> bool:

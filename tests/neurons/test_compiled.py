@@ -74,3 +74,35 @@ def test_fused_hg_equals_the_closed_form(name, low, high):
     neuron.reset()
     assert torch.equal(neuron(x), want)
     assert int(neuron.n_clamped) == clamped > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [("square", 2.0**-12, 2.0**6), ("rsqrt", 2.0**-16, 2.0**8), ("reciprocal", 1.0, 1024.0)],
+)
+def test_fused_octave_hg_equals_the_closed_form(name, low, high):
+    neuron = fit_hg_neuron(name, low, high)[0]
+    assert neuron.octave_layout() is not None
+    gen = torch.Generator().manual_seed(3)
+    width = 2048
+    x = (torch.rand(32, width, generator=gen) * 2 - 0.5) * high * 1.2
+    edges = neuron.edges.float()
+    assert edges.numel() <= width
+    x[0, : edges.numel()] = edges
+    x[1, : edges.numel()] = torch.nextafter(edges, torch.tensor(-1e9))
+    x[2, : edges.numel()] = torch.nextafter(edges, torch.tensor(1e9))
+    x[3, :6] = torch.tensor([0.0, -0.0, -1e-30, 1e-40, 1e30, -1e30])
+    x[4] = torch.logspace(-20, 10, width, base=2)  # every octave, in range and beyond
+    x[5] = -x[4]
+    want = eager(neuron, x)
+    clamped = int(neuron.n_clamped)
+    neuron.reset()
+    assert torch.equal(neuron(x), want)
+    assert int(neuron.n_clamped) == clamped > 0
+
+
+def test_octave_layout_only_where_float32_fields_are_exact():
+    assert fit_hg_neuron("rsqrt", 2.0**-16, 2.0**8)[0].octave_layout() is not None
+    assert fit_hg_neuron("exp", -8.0, 0.0)[0].octave_layout() is None  # uniform partition
+    tiny = fit_hg_neuron("reciprocal", 2.0**-140, 2.0**-120)[0]  # subnormal float32 inputs
+    assert tiny.octave_layout() is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,7 +19,7 @@ from las.ops import (
     set_mode,
 )
 from las.ops.backend import FastSim
-from las.ops.functional import spiking_softmax
+from las.ops.functional import scales_exactly, spiking_softmax
 from tests.ops.helpers import norm_neurons, oat_for, softmax_neurons
 
 T = 16
@@ -165,3 +167,22 @@ def test_float32_spike_mode_agrees_to_float32_rounding(gen):
     assert fast.dtype == spike.dtype == torch.float32
     # A float32 rounding difference can move an OAT code by one level (theta/2^T).
     assert torch.allclose(spike, fast, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_power_of_two_scaling_of_the_queries_gives_the_scaled_scores(gen, dtype):
+    """``(Q s) K^T == (Q K^T) s`` bit for bit for a power of two s: the reordered core equals the
+    defined one (the scaling applied to the scores) in fast and spike mode."""
+    q, k, v = (torch.randn(2, 3, 40, 64, generator=gen, dtype=dtype) * 3 for _ in range(3))
+    neurons = {"query": oat_for(q), "key": oat_for(k), "value": oat_for(v)}
+    neurons |= softmax_neurons(q @ k.transpose(-1, -2) / 8)
+    assert scales_exactly(0.125, neurons["query"], neurons["key"])
+    assert not scales_exactly(0.1, neurons["query"], neurons["key"])
+    assert not scales_exactly(2.0**-140, neurons["query"], neurons["key"])  # would go subnormal
+    module = SpikingAttentionCore(neurons, T)
+    for mode in (Mode.FAST, Mode.SPIKE):
+        set_mode(module, mode)
+        reordered = module(q, k, v, scaling=0.125)
+        with patch("las.ops.functional.scales_exactly", return_value=False):
+            defined = module(q, k, v, scaling=0.125)
+        assert torch.equal(reordered, defined)

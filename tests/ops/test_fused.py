@@ -9,6 +9,7 @@ from las.errors import NonFiniteActivationError
 from las.fitting import fit_hg_neuron
 from las.neurons import MTNeuron, compiled
 from las.neurons.hg import uniform_code
+from las.neurons.mt import is_dyadic
 from las.ops import fused
 from las.ops.backend import FastSim
 from las.ops.functional import softmax_reference, spiking_softmax
@@ -104,6 +105,48 @@ def test_compiled_softmax_equals_the_generic_path():
     got = spiking_softmax(FastSim(), scores, **neurons, offset="max", keep=keep)
     assert torch.equal(got, want)
     assert int(neurons["exp"].n_clamped) == clamped
+
+
+def generic_row_max(score, scores, keep):
+    """The generic fast-mode row max (fusion switched off)."""
+    enabled, compiled.ENABLED = compiled.ENABLED, False
+    try:
+        return FastSim().row_max(score, scores, keep)
+    finally:
+        compiled.ENABLED = enabled
+
+
+@pytest.mark.parametrize("mask", ["none", "causal", "padded"])
+@pytest.mark.parametrize("tau", [9.0, 8.7])
+def test_fused_row_max_is_the_generic_row_max(mask, tau, monkeypatch):
+    gen = torch.Generator().manual_seed(3)
+    n = 24
+    scores = torch.randn(2, 3, n, n, generator=gen) * 4
+    k = torch.randint(-(2**16) + 1, 2**16, (n,), generator=gen).float()
+    scores[0, 1, 0] = k * (tau * 2.0**-16)  # exact code multiples: quotients on integers
+    scores[0, 1, 1] = torch.nextafter(scores[0, 1, 0], torch.tensor(0.0))
+    scores[0, 0, 0, :4] = torch.tensor([2.0, 2.0, -40.0, 0.5])  # ties, a capped score
+    scores[1, 2, 5] = -torch.rand(n, generator=gen)  # a row of negative codes
+    keep = masks(n)[mask]
+    score = MTNeuron(tau, T=16)
+    want = generic_row_max(score, scores, keep)
+    got, sums = fused.code_row_max(scores, keep, score.tau, 16, is_dyadic(score.tau))  # eager
+    assert torch.equal(got, want)
+    assert torch.equal(sums, scores.sum(-1))
+    monkeypatch.setattr(fused, "COMPILE_MIN_ELEMENTS", 1)
+    assert torch.equal(fused.row_max(score, scores, keep), want)  # compiled
+
+
+def test_fused_row_max_declines_non_finite_and_observed_scores(monkeypatch):
+    monkeypatch.setattr(fused, "COMPILE_MIN_ELEMENTS", 1)
+    scores = torch.randn(1, 1, 8, 8)
+    score = MTNeuron(4.0)
+    assert fused.row_max(score, scores, None) is not None
+    scores[0, 0, 3, 1] = float("inf")
+    assert fused.row_max(score, scores, None) is None  # the generic path raises, naming the site
+    handle = score.register_forward_hook(lambda *_: None)
+    assert fused.row_max(score, scores.nan_to_num(posinf=1.0), None) is None
+    handle.remove()
 
 
 def test_non_finite_scores_take_the_generic_path_and_raise():
