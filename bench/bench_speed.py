@@ -1,6 +1,6 @@
 """Speed of the converted model vs the original at several lengths, in one run (issue #13).
 
-    python bench/bench_speed.py                      # SmolLM2-135M + MiniLM, all lengths
+    python bench/bench_speed.py                      # SmolLM2, MiniLM, Qwen2.5-Coder-0.5B
     python bench/bench_speed.py --quick              # tiny random LLaMA and BERT, seconds
     python bench/bench_speed.py --profile 512 2048   # + torch.profiler top ops (SmolLM2, fast)
 
@@ -10,10 +10,12 @@ so background load hits both alike; the ratio is the number that counts, never a
 Spike mode (T=16) runs at a short length against the original on the same batch; its peak extra
 memory is measured in a fresh subprocess with the kernel's peak-RSS counter reset right before one
 forward (after a warm-up), minus the original's, in units of one spike train of the largest
-activation (``T * B * n * max(intermediate, heads * n) * 4`` bytes). Calibration time (collect +
-thresholds + HG fit) is reported per calibration token (not when ``BENCH_CALIBRATION_CACHE``
-names a folder holding a calibration saved by an earlier run, which is then reused). Prints
-Markdown; writes ``bench/out/speed.json`` (and ``bench/out/profile_<n>.txt`` with ``--profile``).
+activation (``T * B * n * max(intermediate, heads * n) * 4`` bytes). Calibration time is reported
+per part (collect, thresholds, HG fit) and per calibration token (not when
+``BENCH_CALIBRATION_CACHE`` names a folder holding a calibration saved by an earlier run, which
+is then reused). Prints
+Markdown; writes ``bench/out/speed.json`` (and ``bench/out/profile_<model>_<n>.txt`` with
+``--profile``).
 """
 
 from __future__ import annotations
