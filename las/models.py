@@ -9,6 +9,7 @@ from typing import Literal
 
 import torch
 from transformers import (
+    AutoConfig,
     AutoModel,
     AutoModelForCausalLM,
     AutoModelForImageTextToText,
@@ -114,6 +115,38 @@ def load(spec: ModelSpec, cache_dir: Path | None = None) -> LoadedModel:
         model, tokenizer = assets.load_model(spec.id, cache, task=task)
         return LoadedModel(model.to(dtype).eval(), tokenizer, spec.id, asset.revision)
     return _load_hub(spec, dtype, cache_dir or default_cache())
+
+
+def load_empty(
+    spec: ModelSpec, scratch: Path, cache_dir: Path | None = None
+) -> tuple[LoadedModel, Path]:
+    """``spec``'s model built on the meta device (no weights in memory) and the folder of its
+    safetensors checkpoint, for layer-by-layer calibration (:mod:`las.calibration.sequential`).
+
+    A tiny model is built and saved into ``scratch`` first (it is small); embedded and hub
+    models are read where :func:`load` reads them.
+    """
+    from las import assets
+    from las.calibration.sequential import empty_model
+
+    cache = cache_dir or default_cache()
+    auto = AUTO[spec.task]
+    if spec.source == "tiny":
+        folder, tokenizer = scratch / f"tiny-{spec.id}", byte_tokenizer()
+        tiny_model(spec.id, DTYPES[spec.dtype]).save_pretrained(folder)
+        model_id, revision = f"tiny-{spec.id}", "seed0"
+    else:
+        if spec.source == "embedded":
+            asset = assets.asset_spec(spec.id)
+            folder, revision = assets.materialize(asset, cache), asset.revision
+            auto = AutoModelForCausalLM if spec.task == "causal_lm" else AutoModel
+        else:
+            folder, revision = assets.fetch_hub_model(spec.id, spec.revision, cache), spec.revision
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model_id = spec.id
+    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    model = empty_model(auto, config, DTYPES[spec.dtype])
+    return LoadedModel(model, tokenizer, model_id, revision), Path(folder)
 
 
 def _load_hub(spec: ModelSpec, dtype: torch.dtype, cache: Path) -> LoadedModel:

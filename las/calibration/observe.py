@@ -3,10 +3,15 @@
 An observer records its input and returns what the float model computes there (the identity for
 OAT/MT sites, the exact nonlinearity for HG sites), so a model built with observers computes the
 original network while streaming the statistics of exactly the tensors each neuron will see.
+Each observer keys its reservoir samples with a generator seeded by its site name, so the samples
+do not depend on the order in which sites run (whole model or layer by layer, M7).
 """
 
 from __future__ import annotations
 
+import zlib
+
+import torch
 from torch import Tensor, nn
 
 from las.calibration.stats import Reservoir, SiteStats
@@ -16,7 +21,11 @@ from las.neurons.base import check_finite
 
 
 class Observer(nn.Module):
-    """Records the statistics of its input, returns the float value the site computes."""
+    """Records the statistics of its input, returns the float value the site computes.
+
+    ``recording``: set False, the observer only computes (a layer-by-layer run's last pass
+    through sites already observed, :mod:`las.calibration.sequential`).
+    """
 
     def __init__(
         self,
@@ -30,12 +39,15 @@ class Observer(nn.Module):
         self.site, self.role, self.stats = site, role, stats
         self.reservoir, self.per_channel = reservoir, per_channel
         self.fn = target_function(role.fn).fn if role.kind is Kind.HG else None
+        self.keys = torch.Generator().manual_seed(zlib.crc32(site.encode()))
+        self.recording = True
 
     def forward(self, x: Tensor) -> Tensor:
-        check_finite(x, self.site)
-        self.stats.update(x, self.per_channel and self.role.kind is Kind.OAT)
-        if self.reservoir is not None:
-            self.reservoir.update(x)
+        if self.recording:
+            check_finite(x, self.site)
+            self.stats.update(x, self.per_channel and self.role.kind is Kind.OAT)
+            if self.reservoir is not None:
+                self.reservoir.update(x, self.keys)
         return x if self.fn is None else self.fn(x)
 
 

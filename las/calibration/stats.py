@@ -114,7 +114,14 @@ class SiteStats:
 
 
 class Reservoir:
-    """A uniform random sample of at most ``size`` values from a stream (bottom-k sketch)."""
+    """A uniform random sample of at most ``size`` values from a stream (bottom-k sketch).
+
+    Every value offered gets a random key; the reservoir keeps the ``size`` values of smallest
+    key, in key order. The kept set is the bottom-k of all keys offered, whatever the order of
+    the updates, so several streams can feed one reservoir in any interleaving: given each
+    stream's own key ``generator`` (one per site, :class:`las.calibration.observe.Observer`),
+    the sample is the same whether a model runs whole or one layer at a time.
+    """
 
     def __init__(self, size: int = 1 << 15, seed: int = 0) -> None:
         self.size = size
@@ -122,12 +129,12 @@ class Reservoir:
         self.keys = torch.empty(0, dtype=torch.float64)
         self.values = torch.empty(0, dtype=torch.float64)
 
-    def update(self, x: Tensor) -> None:
-        """Offer every value of ``x``; keeps those with the ``size`` smallest random keys."""
+    def update(self, x: Tensor, generator: torch.Generator | None = None) -> None:
+        """Offer every value of ``x``, keyed by ``generator`` (default: the reservoir's own)."""
         values = x.detach().double().reshape(-1).cpu()
-        keys = torch.rand(values.numel(), generator=self.generator, dtype=torch.float64)
+        keys = torch.rand(
+            values.numel(), generator=generator or self.generator, dtype=torch.float64
+        )
         keys, values = torch.cat([self.keys, keys]), torch.cat([self.values, values])
-        if keys.numel() > self.size:
-            keep = torch.topk(keys, self.size, largest=False).indices
-            keys, values = keys[keep], values[keep]
-        self.keys, self.values = keys, values
+        keep = torch.argsort(keys, stable=True)[: self.size]
+        self.keys, self.values = keys[keep], values[keep]

@@ -18,7 +18,11 @@ Importing this module registers ``las`` with lm-eval's model registry (``las-eva
   ``pretrained`` id, or the instance's ``name_or_path``); ``revision`` is ``HFLM``'s;
 * ``T``, ``mode``, ``code``, ``oat``, ``hg``, ``spike_attention``, ``threshold_scale``,
   ``softmax_offset``, ``convert_head``: the fields of :class:`las.ConversionConfig`, checked by
-  it (no coercion).
+  it (no coercion);
+* placement, as for ``HFLM``: ``device``, and ``parallelize=True`` with ``max_memory_per_gpu``,
+  ``max_cpu_memory`` and ``offload_folder`` (accelerate's device map with CPU and disk offload).
+  The model is loaded on the CPU, converted, then placed (:func:`las.offload.dispatch`): the
+  converted modules are the ones accelerate's hooks wrap.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import torch
+from accelerate.utils import get_max_memory
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
@@ -37,10 +43,13 @@ from las.config import ConfigError, checked
 from las.conversion import ConversionConfig
 from las.converted import MANIFEST, ConvertedModel
 from las.evaluation.methods import MethodOptions, apply_method
+from las.offload import dispatch
 
 SOURCES = ("embedded", "tiny")
 CONVERSION_KEYS = frozenset(f.name for f in fields(ConversionConfig))
 HFLM_KEYS = frozenset(inspect.signature(HFLM.__init__).parameters) - {"self", "kwargs"}
+#: ``HFLM``'s accelerate arguments, applied by ``las`` after the conversion.
+ACCELERATE_KEYS = ("parallelize", "max_memory_per_gpu", "max_cpu_memory", "offload_folder")
 
 
 def split_model_args(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -69,6 +78,12 @@ def _load_named(pretrained: str) -> models.LoadedModel:
     return models.load(spec)
 
 
+def _execution_device(model: Any) -> str | int:
+    """Where a dispatched model takes its inputs: the device of its first placed module."""
+    placed = [d for d in model.hf_device_map.values() if d != "disk"]
+    return f"cuda:{placed[0]}" if placed and isinstance(placed[0], int) else "cpu"
+
+
 @register_model("las")
 class LASLM(HFLM):
     """``HFLM`` whose model is converted by ``method`` right after loading (see module doc)."""
@@ -86,6 +101,7 @@ class LASLM(HFLM):
         **kwargs: Any,
     ) -> None:
         switches, hf_args = split_model_args(kwargs)
+        placement = {k: hf_args.pop(k) for k in ACCELERATE_KEYS if k in hf_args}
         converted, loaded = None, None
         if isinstance(pretrained, str | Path) and (Path(pretrained) / MANIFEST).is_file():
             if switches or thresholds or bank:
@@ -101,9 +117,13 @@ class LASLM(HFLM):
         if loaded is not None:
             pretrained, model_id, revision = loaded.model, loaded.model_id, loaded.revision
             hf_args.setdefault("tokenizer", loaded.tokenizer)
-            hf_args.pop("device", None)
-        elif model_id is None:
-            model_id = pretrained if isinstance(pretrained, str) else pretrained.name_or_path
+            device = hf_args.pop("device", None)
+        else:
+            device = None
+            if placement.get("parallelize"):
+                hf_args["device"] = "cpu"  # loaded on the CPU, placed after the conversion
+            if model_id is None:
+                model_id = pretrained if isinstance(pretrained, str) else pretrained.name_or_path
         conversion = converted.conversion if converted else None
         conversion = conversion or checked(ConversionConfig, "las model_args", **switches)
         super().__init__(pretrained=pretrained, **hf_args)
@@ -119,6 +139,31 @@ class LASLM(HFLM):
         )
         self.method = "none"
         self.apply("none" if method is None else str(method))
+        self.place(device, **placement)
+
+    def place(
+        self,
+        device: str | None = None,
+        parallelize: bool | None = False,
+        max_memory_per_gpu: int | str | None = None,
+        max_cpu_memory: int | str | None = None,
+        offload_folder: str | None = "./offload",
+    ) -> None:
+        """Put the (converted) model on ``device``, or with ``parallelize`` over the GPUs, the
+        CPU and ``offload_folder`` (:func:`las.offload.dispatch`) under ``HFLM``'s limits:
+        ``max_memory_per_gpu`` on each GPU (default: what it has free), ``max_cpu_memory``
+        (default: what the machine has); the rest goes to disk."""
+        if parallelize:
+            max_memory = {k: v for k, v in get_max_memory().items() if k != "cpu"}
+            if max_memory_per_gpu is not None:
+                max_memory = dict.fromkeys(max_memory, max_memory_per_gpu)
+            if max_cpu_memory is not None:
+                max_memory["cpu"] = max_cpu_memory
+            self._model = dispatch(self._model, max_memory, offload_folder)
+            self._device = torch.device(_execution_device(self._model))
+        elif device is not None:
+            self._model.to(device)
+            self._device = torch.device(device)
 
     def apply(self, method: str) -> None:
         """Convert the loaded model by ``method`` (in place); only from the unconverted state."""

@@ -215,3 +215,29 @@ def test_non_finite_activation_names_the_site():
     embeds[0, 2, 5] = float("nan")
     with pytest.raises(NonFiniteActivationError, match=r"model\.layers\.0\.input_layernorm\.input"):
         snn(inputs_embeds=embeds)
+
+
+@pytest.mark.parametrize("family", ["llama", "opt", "gemma3"])
+def test_bfloat16_model_keeps_every_neurons_exactness_contract(family):
+    """bf16 weights: each neuron of the converted model computes in float32/float64 and rounds
+    once to bfloat16, so its output is its spike train's float64 sum rounded, bit for bit."""
+    from las.neurons.base import SpikingNeuron
+
+    model, calibration = calibrated(family, torch.bfloat16)
+    snn = convert_model(model, calibration)
+    seen: dict[str, torch.Tensor] = {}
+
+    def record(neuron, args, out) -> None:
+        seen.setdefault(neuron.site, (args[0], out))
+
+    neurons = {m.site: m for m in snn.modules() if isinstance(m, SpikingNeuron)}
+    hooks = [m.register_forward_hook(record) for m in neurons.values()]
+    out = attended(run(snn, family), family)
+    for hook in hooks:
+        hook.remove()
+    assert out.dtype == torch.bfloat16 and bool(torch.isfinite(out).all())
+    assert len(seen) > 20
+    for site, (x, y) in seen.items():
+        assert x.dtype == y.dtype == torch.bfloat16, site
+        train = neurons[site].spikes(x, torch.float64)
+        assert torch.equal(train.sum(0).to(torch.bfloat16), y), site
