@@ -43,13 +43,16 @@ CONVERSION_KEYS = frozenset(f.name for f in fields(ConversionConfig))
 HFLM_KEYS = frozenset(inspect.signature(HFLM.__init__).parameters) - {"self", "kwargs"}
 
 
-def split_model_args(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(conversion fields, ``HFLM`` arguments) of ``kwargs``; :class:`ConfigError` for others."""
-    if unknown := sorted(set(kwargs) - CONVERSION_KEYS - HFLM_KEYS):
+def split_model_args(
+    kwargs: dict[str, Any], harness_keys: frozenset[str] = HFLM_KEYS, model: str = "HFLM"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(conversion fields, harness-model arguments) of ``kwargs``; :class:`ConfigError` for
+    others (``harness_keys``: the arguments the harness model ``model`` takes)."""
+    if unknown := sorted(set(kwargs) - CONVERSION_KEYS - harness_keys):
         raise ConfigError(
             f"unknown las model argument(s) {unknown}; conversion keys: "
             f"{', '.join(sorted(CONVERSION_KEYS))}; las keys: method, thresholds, bank, "
-            "calibration_data, calibration_sequences, calibration_rule, model_id; and HFLM's"
+            f"calibration_data, calibration_sequences, calibration_rule, model_id; and {model}'s"
         )
     conversion = {k: v for k, v in kwargs.items() if k in CONVERSION_KEYS}
     return conversion, {k: v for k, v in kwargs.items() if k not in CONVERSION_KEYS}
@@ -69,8 +72,35 @@ def _load_named(pretrained: str) -> models.LoadedModel:
     return models.load(spec)
 
 
+class Converting:
+    """What the ``las`` harness models add to theirs: ``options`` (:class:`MethodOptions`), the
+    method applied once in place (:meth:`apply`) and the identity every row records."""
+
+    options: MethodOptions
+    method: str
+
+    def apply(self, method: str) -> None:
+        """Convert the loaded model by ``method`` (in place); only from the unconverted state."""
+        if self.method != "none":
+            if method == self.method:
+                return
+            raise ValueError(f"model already converted by {self.method!r}; load it again")
+        self._model = apply_method(method, self._model, self.tokenizer, self.options).eval()
+        self.method = method
+
+    def identity(self) -> dict[str, Any]:
+        """What every result row records about the model and its conversion."""
+        return {
+            "model": self.options.model_id,
+            "revision": self.options.revision,
+            "method": self.method,
+            "T": self.options.conversion.T if self.method != "none" else None,
+            "thresholds_hash": getattr(self._model, "las_thresholds_hash", None),
+        }
+
+
 @register_model("las")
-class LASLM(HFLM):
+class LASLM(Converting, HFLM):
     """``HFLM`` whose model is converted by ``method`` right after loading (see module doc)."""
 
     def __init__(
@@ -119,22 +149,3 @@ class LASLM(HFLM):
         )
         self.method = "none"
         self.apply("none" if method is None else str(method))
-
-    def apply(self, method: str) -> None:
-        """Convert the loaded model by ``method`` (in place); only from the unconverted state."""
-        if self.method != "none":
-            if method == self.method:
-                return
-            raise ValueError(f"model already converted by {self.method!r}; load it again")
-        self._model = apply_method(method, self._model, self.tokenizer, self.options).eval()
-        self.method = method
-
-    def identity(self) -> dict[str, Any]:
-        """What every result row records about the model and its conversion."""
-        return {
-            "model": self.options.model_id,
-            "revision": self.options.revision,
-            "method": self.method,
-            "T": self.options.conversion.T if self.method != "none" else None,
-            "thresholds_hash": getattr(self._model, "las_thresholds_hash", None),
-        }
