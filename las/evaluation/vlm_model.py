@@ -19,7 +19,8 @@ Model arguments, besides ``HFMultimodalLM``'s and ``HFLM``'s own (any other key 
 * ``calibration_batches``, ``calibration_batch_size``: calibration is on the fly, on seeded
   synthetic image-question batches (:func:`las.vqa.synthetic_batch`: seeds ``0 ..
   calibration_batches - 1``, shapes in colours, the model's own prompt layout), by rule
-  ``calibration_rule``; no text corpus can calibrate a vision tower;
+  ``calibration_rule`` (a ``conf/calibration`` rule name, or a :class:`RuleConfig` from Python);
+  no text corpus can calibrate a vision tower; ``percentile``: the naive method's quantile;
 * ``model_id``: identity recorded in results (default: the ``pretrained`` id);
 * ``T``, ``mode``, ``code``, ``oat``, ``hg``, ``spike_attention``, ``threshold_scale``,
   ``softmax_offset``, ``convert_head``: the fields of :class:`las.ConversionConfig`.
@@ -84,7 +85,8 @@ class LASVLM(Converting, HFMultimodalLM):
         method: str | None = "las",
         calibration_batches: int = 4,
         calibration_batch_size: int = 2,
-        calibration_rule: str = "mse",
+        calibration_rule: str | RuleConfig = "mse",
+        percentile: float = 0.999,
         model_id: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -96,7 +98,11 @@ class LASVLM(Converting, HFMultimodalLM):
             batches=calibration_batches,
             batch_size=calibration_batch_size,
         )
-        rule = checked(RuleConfig, "calibration_rule", name=calibration_rule)
+        rule = (
+            calibration_rule
+            if isinstance(calibration_rule, RuleConfig)
+            else checked(RuleConfig, "calibration_rule", name=calibration_rule)
+        )
         revision = hf_args.get("revision")
         if isinstance(pretrained, str) and pretrained.startswith("tiny:"):
             family = pretrained.split(":", 1)[1]
@@ -119,6 +125,7 @@ class LASVLM(Converting, HFMultimodalLM):
             conversion=conversion,
             batches=synthetic_calibration(self._model, self.tokenizer, calibration),
             rule=rule,
+            percentile=percentile,
             model_id=model_id,
             revision=revision,
         )
