@@ -1,16 +1,17 @@
 """Stage ``tables``: result tables from the evaluation records (``python -m las.tables``).
 
-Reads the records of the ``evaluate``, ``evaluate_tasks``, ``evaluate_probe`` and
-``evaluate_glue`` runs (:mod:`las.records`): the declared ``metrics.json`` files (never walks
-directories) or, only when asked with ``--source wandb``, the W&B runs those files name, through
-``wandb.Api`` (W&B never gates a table). Per-site and per-function tables (energy per layer
+Reads the records of the ``evaluate``, ``evaluate_tasks``, ``evaluate_probe``, ``evaluate_glue``
+and ``evaluate_vlm_tasks`` runs (:mod:`las.records`): the declared ``metrics.json`` files (never
+walks directories) or, only when asked with ``--source wandb``, the W&B runs those files name,
+through ``wandb.Api`` (W&B never gates a table). Per-site and per-function tables (energy per layer
 type, HG errors) come from the CSV files the stages wrote next to their records (``--spikes``,
 ``--fit-hg``). Writes Markdown, LaTeX and CSV into ``--out`` (``reports/<experiment>``):
 ``fidelity``, ``tasks`` (Table 1: lm-eval rows of causal LMs, probe and word-similarity rows of
-encoders, GLUE rows of sequence classifiers, all with the same fields), ``ablations``,
-``baselines`` (LAS, FAS and naive at equal T beside the ANN; ``--finetune``: the FAS fine-tuning
-budget), ``energy``, ``hg_errors`` (:mod:`las.reporting`). Numbers are copied, never recomputed
-or rounded in the CSV (the Markdown and LaTeX show 4 significant digits).
+encoders, GLUE rows of sequence classifiers, lm-eval image-task rows of VLMs, all with the same
+fields), ``ablations``, ``baselines`` (LAS, FAS and naive at equal T beside the ANN;
+``--finetune``: the FAS fine-tuning budget), ``energy``, ``hg_errors`` (:mod:`las.reporting`).
+Numbers are copied, never recomputed or rounded in the CSV (the Markdown and LaTeX show 4
+significant digits).
 """
 
 from __future__ import annotations
@@ -165,6 +166,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", nargs="*", type=Path, default=[], help="evaluate_tasks records")
     parser.add_argument("--probes", nargs="*", type=Path, default=[], help="evaluate_probe records")
     parser.add_argument("--glue", nargs="*", type=Path, default=[], help="evaluate_glue records")
+    parser.add_argument(
+        "--vlm-tasks", nargs="*", type=Path, default=[], help="evaluate_vlm_tasks records"
+    )
     parser.add_argument("--vqa", nargs="*", type=Path, default=[], help="evaluate_vqa records")
     parser.add_argument("--spikes", nargs="*", type=Path, default=[], help="evaluate spikes.csv")
     parser.add_argument("--fit-hg", nargs="*", type=Path, default=[], help="fit_hg folders")
@@ -174,11 +178,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("records", nargs="+", type=Path, help="metrics.json files of evaluate")
     args = parser.parse_args(argv)
     load = mirrored_records if args.source == "wandb" else load_records
-    # Table 1's rows: lm-eval tasks of causal LMs, probes and word similarity of encoders, GLUE.
+    # Table 1's rows: lm-eval tasks of causal LMs, probes and word similarity of encoders, GLUE,
+    # lm-eval image tasks of VLMs.
     sources = (
         (args.tasks, "evaluate_tasks"),
         (args.probes, "evaluate_probe"),
         (args.glue, "evaluate_glue"),
+        (args.vlm_tasks, "evaluate_vlm_tasks"),
     )
     loaded = [load(paths, stage) for paths, stage in sources if paths]
     tasks = pd.concat(loaded, ignore_index=True) if loaded else None

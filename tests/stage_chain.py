@@ -37,6 +37,7 @@ CONFIG_CLASSES = {
     "evaluate_probe": "EvaluateProbeConfig",
     "evaluate_vqa": "EvaluateVQAConfig",
     "evaluate_glue": "EvaluateGlueConfig",
+    "evaluate_vlm_tasks": "EvaluateVLMTasksConfig",
     "finetune_qcfs": "FinetuneQCFSConfig",
     "calibrate_fas": "CalibrateFASConfig",
 }

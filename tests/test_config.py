@@ -40,6 +40,7 @@ ONE_TASK = {
     "evaluate_tasks": ("causal_lm", "of causal LMs"),
     "finetune_qcfs": ("causal_lm", "of causal LMs"),
     "evaluate_probe": ("encoder", "with encoders"),
+    "evaluate_vlm_tasks": ("vision_language", "scores vision-language models"),
 }
 
 
@@ -49,6 +50,10 @@ def test_every_config_file_builds_its_stages_typed_config(stage, group, option, 
     composed = compose_stage(stage, f"{group}={option}")
     if stage in ONE_TASK and composed.model.task != ONE_TASK[stage][0]:
         with pytest.raises(ConfigError, match=ONE_TASK[stage][1]):
+            load_config(config_class(stage), composed)
+        return
+    if stage == "evaluate_vlm_tasks" and composed.method.name == "fas":
+        with pytest.raises(ConfigError, match="method=fas needs the finetune_qcfs"):
             load_config(config_class(stage), composed)
         return
     if stage == "evaluate_glue" and composed.model.task != "sequence_classification":

@@ -27,6 +27,7 @@ RULES = (
     "evaluate_tasks",
     "evaluate_glue",
     "evaluate_vqa",
+    "evaluate_vlm_tasks",
     "tables",
     "figures",
 )
@@ -56,8 +57,10 @@ def test_the_paper_dag_lists_every_job_offline(tmp_path):
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     counts = job_counts(done.stdout + done.stderr)
     assert set(counts) == {*RULES, "all", "total"}
-    # Five causal LMs and BERT-base (one checkpoint per GLUE task: eight, MNLI scored twice).
-    assert counts["download"] == 5 + 8 and counts["evaluate_glue"] == 9
+    # Five causal LMs, BERT-base (one checkpoint per GLUE task: eight, MNLI scored twice) and
+    # the two VLMs (on one image-task set).
+    assert counts["download"] == 5 + 8 + 2 and counts["evaluate_glue"] == 9
+    assert counts["evaluate_vlm_tasks"] == 2
     assert counts["evaluate_tasks"] == 5 * 2 + 2 * 3 * 3 * 2 - 2 * 2  # LAS at T=16 in both
 
 
@@ -81,7 +84,8 @@ def test_the_tiny_paper_run_writes_every_table_with_the_embedded_columns(tmp_pat
         assert len(table) > 0, name
         assert fixed_columns(table) == fixed_columns(embedded), name
     tasks = pd.read_csv(reports / "tasks.csv")
-    assert {"plumbing_sst2", "plumbing_rte", "las_prose_ppl", "las_wiki_ppl"} <= set(tasks.task)
+    names = {"plumbing_sst2", "plumbing_rte", "las_prose_ppl", "las_wiki_ppl", "las_shapes_vqa"}
+    assert names <= set(tasks.task)
     results = work / "results" / "paper_tiny" / "tiny_bert_classifier" / "evaluate_glue"
     glue = pd.read_csv(results / "mse" / "full" / "plumbing_rte" / "glue.csv")
     lm = work / "results/paper_tiny/tiny_opt/evaluate_tasks/las/full/embedded/tasks.csv"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import transformers as tf
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
 from las.vqa import VQABatch, synthetic_batch
 
@@ -216,6 +217,49 @@ def byte_tokenizer() -> tf.PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     return tf.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>")
+
+
+#: The special tokens of each tiny VLM's processor, in id order from ``IMAGE_TOKEN`` (the names
+#: its transformers processor expects).
+VLM_TOKENS = {
+    "llava": ("<image>", "<vision_start>", "<vision_end>", "<video>"),
+    "qwen2_vl": ("<|image_pad|>", "<|vision_start|>", "<|vision_end|>", "<|video_pad|>"),
+}
+
+
+class ImageQwen2VLProcessor(tf.Qwen2VLProcessor):
+    """Qwen2-VL's processor for images only: its video processor needs torchvision (not a
+    dependency); text and image handling are Qwen2-VL's own."""
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+
+def tiny_processor(family: str) -> tf.ProcessorMixin:
+    """The transformers processor of a tiny VLM (image and byte-level text, as the model's hub
+    processor lays them out): LLaVA's with a CLIP image processor at 32x32 (16 image tokens),
+    Qwen2-VL's at 32x32 pixels (4x4 patches, 2x2 merge: 16 image tokens)."""
+    if family not in VLM_BUILDERS:
+        raise ValueError(f"no tiny processor for {family!r}; known: {', '.join(VLM_BUILDERS)}")
+    tokenizer = byte_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": list(VLM_TOKENS[family])})
+    if family == "llava":
+        side = _clip_kwargs()["image_size"]
+        images = tf.CLIPImageProcessorPil(
+            size={"shortest_edge": side}, crop_size={"height": side, "width": side}
+        )
+        return tf.LlavaProcessor(
+            image_processor=images,
+            tokenizer=tokenizer,
+            patch_size=_clip_kwargs()["patch_size"],
+            vision_feature_select_strategy="default",
+            num_additional_image_tokens=1,  # CLS, dropped by the "default" strategy
+        )
+    pixels = 32 * 32
+    images = Qwen2VLImageProcessorPil(
+        patch_size=4, merge_size=2, temporal_patch_size=2, min_pixels=pixels, max_pixels=pixels
+    )
+    return ImageQwen2VLProcessor(image_processor=images, tokenizer=tokenizer)
 
 
 def tiny_inputs(family: str, batch: int = 2, length: int = 12, seed: int = 0) -> dict:

@@ -1,11 +1,14 @@
-"""``las-eval``: lm-eval's own command line with the ``las`` model type registered.
+"""``las-eval``: lm-eval's own command line with the ``las`` model types registered.
 
 lm-eval discovers models only from its own package, so ``lm_eval --model las`` cannot see a model
-registered by another package. ``las-eval`` registers it, adds ``--include_path`` of the embedded
+registered by another package. ``las-eval`` registers it (and ``las-multimodal``, the VLM one,
+:mod:`las.evaluation.vlm_model`), adds ``--include_path`` of the embedded
 tasks (``las/tasks``) unless one is given, and hands over to lm-eval's CLI unchanged::
 
     las-eval run --model las --model_args pretrained=embedded:smollm2-135m,T=16 \\
         --tasks las_mmlu_embedded --limit 20
+    las-eval run --model las-multimodal --model_args pretrained=tiny:llava,T=16 \\
+        --tasks las_shapes_vqa --limit 4
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import sys
 
 from lm_eval.__main__ import cli_evaluate
 
-import las.evaluation.lm_eval_model  # noqa: F401  (registers the "las" model)
+import las.evaluation.lm_eval_model  # registers the "las" model
+import las.evaluation.vlm_model  # noqa: F401  (registers the "las-multimodal" model)
 from las.tasks import TASKS_DIR
 
 

@@ -52,13 +52,16 @@ HFLM_KEYS = frozenset(inspect.signature(HFLM.__init__).parameters) - {"self", "k
 ACCELERATE_KEYS = ("parallelize", "max_memory_per_gpu", "max_cpu_memory", "offload_folder")
 
 
-def split_model_args(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(conversion fields, ``HFLM`` arguments) of ``kwargs``; :class:`ConfigError` for others."""
-    if unknown := sorted(set(kwargs) - CONVERSION_KEYS - HFLM_KEYS):
+def split_model_args(
+    kwargs: dict[str, Any], harness_keys: frozenset[str] = HFLM_KEYS, model: str = "HFLM"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(conversion fields, harness-model arguments) of ``kwargs``; :class:`ConfigError` for
+    others (``harness_keys``: the arguments the harness model ``model`` takes)."""
+    if unknown := sorted(set(kwargs) - CONVERSION_KEYS - harness_keys):
         raise ConfigError(
             f"unknown las model argument(s) {unknown}; conversion keys: "
             f"{', '.join(sorted(CONVERSION_KEYS))}; las keys: method, thresholds, bank, "
-            "calibration_data, calibration_sequences, calibration_rule, model_id; and HFLM's"
+            f"calibration_data, calibration_sequences, calibration_rule, model_id; and {model}'s"
         )
     conversion = {k: v for k, v in kwargs.items() if k in CONVERSION_KEYS}
     return conversion, {k: v for k, v in kwargs.items() if k not in CONVERSION_KEYS}
@@ -84,8 +87,35 @@ def _execution_device(model: Any) -> str | int:
     return f"cuda:{placed[0]}" if placed and isinstance(placed[0], int) else "cpu"
 
 
+class Converting:
+    """What the ``las`` harness models add to theirs: ``options`` (:class:`MethodOptions`), the
+    method applied once in place (:meth:`apply`) and the identity every row records."""
+
+    options: MethodOptions
+    method: str
+
+    def apply(self, method: str) -> None:
+        """Convert the loaded model by ``method`` (in place); only from the unconverted state."""
+        if self.method != "none":
+            if method == self.method:
+                return
+            raise ValueError(f"model already converted by {self.method!r}; load it again")
+        self._model = apply_method(method, self._model, self.tokenizer, self.options).eval()
+        self.method = method
+
+    def identity(self) -> dict[str, Any]:
+        """What every result row records about the model and its conversion."""
+        return {
+            "model": self.options.model_id,
+            "revision": self.options.revision,
+            "method": self.method,
+            "T": self.options.conversion.T if self.method != "none" else None,
+            "thresholds_hash": getattr(self._model, "las_thresholds_hash", None),
+        }
+
+
 @register_model("las")
-class LASLM(HFLM):
+class LASLM(Converting, HFLM):
     """``HFLM`` whose model is converted by ``method`` right after loading (see module doc)."""
 
     def __init__(
@@ -164,22 +194,3 @@ class LASLM(HFLM):
         elif device is not None:
             self._model.to(device)
             self._device = torch.device(device)
-
-    def apply(self, method: str) -> None:
-        """Convert the loaded model by ``method`` (in place); only from the unconverted state."""
-        if self.method != "none":
-            if method == self.method:
-                return
-            raise ValueError(f"model already converted by {self.method!r}; load it again")
-        self._model = apply_method(method, self._model, self.tokenizer, self.options).eval()
-        self.method = method
-
-    def identity(self) -> dict[str, Any]:
-        """What every result row records about the model and its conversion."""
-        return {
-            "model": self.options.model_id,
-            "revision": self.options.revision,
-            "method": self.method,
-            "T": self.options.conversion.T if self.method != "none" else None,
-            "thresholds_hash": getattr(self._model, "las_thresholds_hash", None),
-        }

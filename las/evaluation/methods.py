@@ -51,6 +51,8 @@ class MethodOptions:
         converted: a converted-model folder (``convert`` stage); it fixes conversion and
             calibration (no ``thresholds``/``bank`` then).
         data: data config (``conf/data``) for on-the-fly calibration when no artifacts are given.
+        batches: model inputs to calibrate on instead of ``data`` (e.g. image-question batches
+            of a vision-language model, which text data cannot calibrate).
         rule: threshold rule for on-the-fly calibration.
         percentile: the naive baseline's threshold quantile for on-the-fly calibration.
         task: ``causal_lm`` or ``encoder`` (how calibration text is batched).
@@ -62,6 +64,7 @@ class MethodOptions:
     bank: Path | None = None
     converted: ConvertedModel | None = None
     data: DataConfig | None = None
+    batches: list[dict] | None = None
     rule: RuleConfig = field(default_factory=RuleConfig)
     percentile: float = 0.999
     task: str = "causal_lm"
@@ -79,10 +82,25 @@ def no_conversion(
     return model
 
 
+def calibration_inputs(
+    method: str, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
+) -> list[dict]:
+    """``options.batches``, else calibration batches of ``options.data``; ``ValueError`` naming
+    ``method`` when there are neither."""
+    if options.batches is not None:
+        return options.batches
+    if options.data is None:
+        raise ValueError(
+            f"method {method!r} needs calibration artifacts, batches or a calibration data config"
+        )
+    return data.calibration_batches(tokenizer, options.data, options.task)
+
+
 def las_calibration(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
 ) -> Calibration:
-    """Calibration from artifacts when both are given, else collected on ``options.data``.
+    """Calibration from artifacts when both are given, else collected on
+    :func:`calibration_inputs`.
 
     ``meta["thresholds_hash"]`` identifies the thresholds as every result row records them: the
     ``calibrate`` artifact's config hash (what the ``evaluate`` stage records too), or for an
@@ -98,9 +116,7 @@ def las_calibration(
         thresholds, identity = load_thresholds(Path(options.thresholds), **ident)
         bank, _ = load_bank(Path(options.bank), **ident)
         return Calibration(thresholds, bank, {"thresholds_hash": identity.config_hash})
-    if options.data is None:
-        raise ValueError("method 'las' needs calibration artifacts or a calibration data config")
-    batches = data.calibration_batches(tokenizer, options.data, options.task)
+    batches = calibration_inputs("las", tokenizer, options)
     calibration, _ = calibrate_model(model, batches, options.conversion, options.rule)
     values = {site: list(pair) for site, pair in sorted(calibration.thresholds.items())}
     calibration.meta["thresholds_hash"] = config_hash(values)
@@ -146,12 +162,10 @@ def naive_method(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, options: MethodOptions
 ) -> PreTrainedModel:
     """The naive baseline (M10) in place: from a converted folder, or thresholds taken on the
-    fly from statistics of ``options.data``."""
+    fly from statistics of ``options.batches`` or ``options.data``."""
     if options.converted is not None:
         return from_folder("naive", model, options)
-    if options.data is None:
-        raise ValueError("method 'naive' needs a converted folder or a calibration data config")
-    batches = data.calibration_batches(tokenizer, options.data, options.task)
+    batches = calibration_inputs("naive", tokenizer, options)
     observers = collect_statistics(model, batches, options.conversion)
     thresholds = naive_thresholds(observers.stats, observers.roles, options.percentile)
     converted = convert_naive(model, thresholds, options.conversion)

@@ -110,6 +110,17 @@ def glue_records():
     ]
 
 
+def vlm_task_records():
+    """metrics.json of every evaluate_vlm_tasks run: each VLM, method and image-task set."""
+    v = config["vlm_tasks"]
+    return [
+        run_dir(m, "evaluate_vlm_tasks", x, s, "metrics.json")
+        for m in v["models"]
+        for x in v["methods"]
+        for s in v["sets"]
+    ]
+
+
 def fas_records():
     """metrics.json of the FAS training stages the baselines need (finetune, calibrate)."""
     runs = sorted({(m, T) for m, x, T in baseline_runs() if x == "fas"})
@@ -149,7 +160,10 @@ def stage_records():
         run_dir(m, "convert", c, a, "metrics.json") for m, c, a in evaluate_runs()
     ]
     records += evaluate_outputs("metrics.json") + task_records() + probe_records()
-    records += vqa_records() + glue_records()
+    records += [
+        run_dir(m, "download", "metrics.json") for m in config["vlm_tasks"]["models"]
+    ]
+    records += vqa_records() + glue_records() + vlm_task_records()
     return records + fas_records()
 
 

@@ -4,6 +4,7 @@ rule tables:
         tasks=task_records(),
         probes=probe_records(),
         glue=glue_records(),
+        vlm_tasks=vlm_task_records(),
         vqa=vqa_records(),
         spikes=full_spikes(),
         hg=fit_hg_outputs("hg_errors.csv"),
@@ -22,7 +23,7 @@ rule tables:
         fit_hg=lambda w, input: [os.path.dirname(p) for p in input.hg],
     shell:
         "python -m las.tables --out {params.out} --tasks {input.tasks} --probes {input.probes} "
-        "--glue {input.glue} "
+        "--glue {input.glue} --vlm-tasks {input.vlm_tasks} "
         "--vqa {input.vqa} "
         "--spikes {input.spikes} --finetune {input.finetune} "
         "--fit-hg {params.fit_hg} -- {input.records} > {log} 2>&1"

@@ -1,0 +1,27 @@
+rule evaluate_vlm_tasks:
+    input:
+        confs=stage_confs(
+            "evaluate_vlm_tasks",
+            "model/{model}",
+            "method/{method}",
+            "task/{task}",
+            "conversion/default",
+            "calibration/mse",
+        ),
+        download="results/{experiment}/{model}/download/metrics.json",
+    output:
+        rows="results/{experiment}/{model}/evaluate_vlm_tasks/{method}/{task}/tasks.csv",
+        record="results/{experiment}/{model}/evaluate_vlm_tasks/{method}/{task}/metrics.json",
+    log:
+        "logs/evaluate_vlm_tasks/{experiment}/{model}/{method}/{task}.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        **stage_resources("evaluate_vlm_tasks"),
+    params:
+        overrides=lambda w, output: (
+            f"model={w.model} experiment={w.experiment} method={w.method} task={w.task} "
+            f"output_dir={os.path.dirname(output.record)} {extra('evaluate_vlm_tasks')}"
+        ),
+    shell:
+        "python -m las.evaluate_vlm_tasks {params.overrides} > {log} 2>&1"
