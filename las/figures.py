@@ -13,6 +13,9 @@ thresholds (``results/{experiment}/{model}/calibrate/{calibration}/thresholds.cs
   threshold scale s (ablations scale0p5, scale2, scale4 and the full method, s = 1);
 * ``baselines_vs_T``: ``E_SNN / E_ANN``, top-1 agreement and perplexity ratio against T for
   LAS, FAS and naive (:func:`las.reporting.baseline_rows`), one line per model and method;
+* ``frontier_<model>``: perplexity ratio and top-1 agreement against ``E_SNN / E_ANN`` of every
+  point of :func:`las.reporting.frontier_table` (one line per series: code, allocation,
+  baseline), with the bounds of the energy goal (:data:`las.reporting.GOAL`) dashed;
 * ``firing_rates_<model>``: firing rate and energy ratio per layer (:func:`las.energy.plot_layers`);
 * ``outliers_<model>``: outlier fraction and ``theta_out / theta_nor`` per site, in model order.
 
@@ -71,8 +74,10 @@ LABELS = {
 class Panel:
     """One axes of a figure: column ``y`` against column ``x`` of the figure's rows.
 
-    A numeric ``x`` gives one line per value of ``hue`` (log2 ``x`` when ``log_x``); a text ``x``
-    gives bars in row order (sites, layers). ``log_y`` for metrics spanning decades.
+    A numeric ``x`` gives one line per value of ``hue`` (log2 ``x`` when ``log_x``), ticked at
+    its values (``value_ticks``) or by matplotlib; a text ``x`` gives bars in row order (sites,
+    layers). ``log_y`` for metrics spanning decades. ``bounds``: an x and a y level (either
+    None) drawn dashed as the goal.
     """
 
     x: str
@@ -80,6 +85,8 @@ class Panel:
     hue: str | None = "model"
     log_x: bool = False
     log_y: bool = False
+    value_ticks: bool = True
+    bounds: tuple[float | None, float | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -136,17 +143,23 @@ def _draw(ax: Axes, data: pd.DataFrame, panel: Panel) -> None:
             if not group.empty:
                 group = group.sort_values(panel.x)
                 ax.plot(group[panel.x], group[panel.y], "o-", color=f"C{colour}", label=label)
-        ticks = sorted(rows[panel.x].unique())
         if panel.log_x:
             ax.set_xscale("log", base=2)
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.set_xticks([], minor=True)  # the log scale's own minor labels would crowd the values
+        if panel.value_ticks:
+            ticks = sorted(rows[panel.x].unique())
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.set_xticks([], minor=True)  # the log scale's minor labels would crowd the values
     else:
         x = np.arange(len(rows))
         ax.bar(x, rows[panel.y], color="tab:blue")
         ax.set_xticks(x, list(rows[panel.x]), rotation=90, fontsize=5)
     if panel.y in ANN_LEVEL:
         ax.axhline(ANN_LEVEL[panel.y], color="grey", linestyle=":", label="ANN")
+    x_bound, y_bound = panel.bounds
+    if x_bound is not None:
+        ax.axvline(x_bound, color="black", linestyle="--", linewidth=0.8, label="goal")
+    if y_bound is not None:
+        ax.axhline(y_bound, color="black", linestyle="--", linewidth=0.8)
     if panel.log_y:
         ax.set_yscale("log")
         for axis_format in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
@@ -190,6 +203,29 @@ def baseline_plot(records: pd.DataFrame) -> Plot:
     return Plot("baselines_vs_T", rows, panels)
 
 
+def frontier_plots(records: pd.DataFrame) -> list[Plot]:
+    """One ``frontier_<model>`` figure per causal LM with frontier points: perplexity ratio and
+    top-1 agreement against ``E_SNN / E_ANN``, one line per series, the goal's bounds dashed."""
+    table = reporting.frontier_table(records)
+    goal = reporting.GOAL
+    panels = tuple(
+        Panel(
+            ENERGY,
+            metric,
+            hue="series",
+            log_x=True,
+            log_y=metric in LOG_Y,
+            value_ticks=False,
+            bounds=(goal[ENERGY], goal[metric]),
+        )
+        for metric in ("perplexity_ratio", "top1_agreement")
+    )
+    return [
+        Plot(f"frontier_{model}", rows.reset_index(drop=True), panels)
+        for model, rows in table.groupby("model", sort=True)
+    ]
+
+
 def outlier_plot(model: str, thresholds: pd.DataFrame) -> Plot:
     """Outlier fraction and ``theta_out / theta_nor`` per site of a ``thresholds.csv``."""
     rows = thresholds[["site", "theta_nor", "theta_out", "outlier_fraction"]].copy()
@@ -212,13 +248,14 @@ def plots(
     Figures without data are kept with empty rows; :func:`write_figures` skips them.
     """
     every = load_records(list(evaluate), "evaluate")
-    records = every
+    records = every[reporting.uniform_bits(every)]  # allocations: on the frontier only
     if "calibration" in records.columns:
         records = records[records["calibration"] == calibration]
     figures = [
         ablation_plot("accuracy_vs_T", records, T_ABLATIONS, "T"),
         ablation_plot("energy_vs_threshold_scale", records, SCALE_ABLATIONS, "threshold_scale"),
         baseline_plot(every),
+        *frontier_plots(every),
     ]
     figures += [Plot(f"firing_rates_{m}", t) for m, t in tables(spikes, "evaluate", calibration)]
     figures += [outlier_plot(m, t) for m, t in tables(thresholds, "calibrate", calibration)]

@@ -64,7 +64,15 @@ def evaluate_runs():
         runs |= {(m, c, "full") for c in ablated["calibrations"]}
         runs |= {(m, "mse", v) for v in ablated["variants"]}
     runs |= {(m, convert_folder(x), variant(x, T)) for m, x, T in baseline_runs()}
-    return sorted(runs)
+    return sorted(runs | set(frontier_runs()))
+
+
+def frontier_runs():
+    """(model, calibration, ablation) of every frontier point the config adds (METHOD.md M8,
+    M11, M12): each `calibration/ablation` of `frontier.runs` on each `frontier.models`.
+    """
+    f = config["frontier"]
+    return [(m, *os.path.split(run)) for m in f["models"] for run in f["runs"]]
 
 
 def evaluate_outputs(name):
@@ -156,6 +164,7 @@ def stage_records():
 def figure_names():
     """The figures the figures rule writes (PNG and PDF each)."""
     stems = ["accuracy_vs_T", "energy_vs_threshold_scale", "baselines_vs_T"]
+    stems += [f"frontier_{m}" for m in config["frontier"]["models"]]
     stems += [
         f"{kind}_{m}" for kind in ("firing_rates", "outliers") for m in config["models"]
     ]
@@ -169,6 +178,7 @@ REPORT_TABLES = [
     "ablations",
     "tasks",
     "baselines",
+    "frontier",
     "energy",
     "hg_errors",
     "vqa",
