@@ -17,7 +17,10 @@ thresholds (``results/{experiment}/{model}/calibrate/{calibration}/thresholds.cs
   point of :func:`las.reporting.frontier_table` (one line per series: code, allocation,
   baseline), with the bounds of the energy goal (:data:`las.reporting.GOAL`) dashed;
 * ``firing_rates_<model>``: firing rate and energy ratio per layer (:func:`las.energy.plot_layers`);
-* ``outliers_<model>``: outlier fraction and ``theta_out / theta_nor`` per site, in model order.
+* ``outliers_<model>``: outlier fraction and ``theta_out / theta_nor`` per site, in model order;
+* ``raster_<model>``: the spike trains of one block for a few tokens in spike mode (the ``raster``
+  stage's ``raster.csv``), one panel per site kind: time step against token and channel, a mark
+  per spike (negative spikes of the signed-digit code in red).
 
 Every figure shows one calibration rule (``--calibration``, default ``mse``, the rule the ablations
 use); inputs of other rules are left out with a printed note, and so is a figure without data.
@@ -28,7 +31,7 @@ rendered off screen (``matplotlib.figure.Figure``, Agg for PNG): no display or p
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,18 +96,20 @@ class Panel:
 class Plot:
     """One figure: its file stem, the rows it shows and its panels.
 
-    Without panels the rows are a :func:`las.energy.site_table` drawn by
-    :func:`las.energy.plot_layers` (the per-layer figure of the energy package, reused as is).
+    Without panels the rows are drawn by ``drawer`` (rows, stem) -> paths: by default a
+    :func:`las.energy.site_table` drawn by :func:`las.energy.plot_layers` (the per-layer figure
+    of the energy package, reused as is).
     """
 
     name: str
     data: pd.DataFrame
     panels: tuple[Panel, ...] = ()
+    drawer: Callable[[pd.DataFrame, Path], list[Path]] = plot_layers
 
     def draw(self, out: Path) -> list[Path]:
         """Write ``out/<name>.png`` and ``out/<name>.pdf``; return their paths."""
         if not self.panels:
-            return plot_layers(self.data, out / self.name)
+            return self.drawer(self.data, out / self.name)
         return draw_panels(self.data, self.panels, out / self.name)
 
 
@@ -237,11 +242,44 @@ def outlier_plot(model: str, thresholds: pd.DataFrame) -> Plot:
     return Plot(f"outliers_{model}", rows.reset_index(drop=True), panels)
 
 
+def draw_raster(events: pd.DataFrame, stem: Path) -> list[Path]:
+    """One panel per site ``kind`` of ``events`` (:func:`las.neurons.record.raster_events`), in
+    their order: a mark at (step, token x channels + channel) per spike, red when negative,
+    tokens separated by grey lines. Writes ``<stem>.png`` and ``<stem>.pdf``."""
+    kinds = list(dict.fromkeys(events["kind"]))
+    channels = int(events["channel"].max()) + 1
+    tokens = int(events["token"].max()) + 1
+    columns = min(6, len(kinds))
+    rows = -(-len(kinds) // columns)
+    fig = Figure(figsize=(2.2 * columns, 2.0 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, kind in zip(axes, kinds, strict=False):
+        spikes = events[events["kind"] == kind]
+        y = spikes["token"] * channels + spikes["channel"]
+        colour = np.where(spikes["sign"] < 0, "tab:red", "black")
+        ax.scatter(spikes["step"], y, s=2, marker="s", c=colour, linewidths=0)
+        for t in range(1, tokens):
+            ax.axhline(t * channels - 0.5, color="grey", linewidth=0.4)
+        ax.set_title(kind, fontsize=6)
+        ax.set_ylim(tokens * channels - 0.5, -0.5)
+        ax.tick_params(labelsize=5)
+    for ax in axes[len(kinds) :]:
+        ax.set_axis_off()
+    fig.supxlabel("time step", fontsize=7)
+    fig.supylabel(f"token x {channels} channels", fontsize=7)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.parent / f"{stem.name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    return paths
+
+
 def plots(
     evaluate: Iterable[Path],
     spikes: Iterable[Path],
     thresholds: Iterable[Path],
     calibration: str = "mse",
+    rasters: Iterable[Path] = (),
 ) -> list[Plot]:
     """Every figure of the stage, from the inputs of rule ``calibration`` (see the module doc).
 
@@ -259,6 +297,8 @@ def plots(
     ]
     figures += [Plot(f"firing_rates_{m}", t) for m, t in tables(spikes, "evaluate", calibration)]
     figures += [outlier_plot(m, t) for m, t in tables(thresholds, "calibrate", calibration)]
+    rastered = tables(rasters, "raster", calibration)
+    figures += [Plot(f"raster_{m}", t, drawer=draw_raster) for m, t in rastered]
     return figures
 
 
@@ -301,8 +341,11 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument(
         "--thresholds", nargs="*", type=Path, default=[], help="thresholds.csv files"
     )
+    parser.add_argument(
+        "--rasters", nargs="*", type=Path, default=[], help="raster.csv files (raster stage)"
+    )
     args = parser.parse_args(argv)
-    figures = plots(args.evaluate, args.spikes, args.thresholds, args.calibration)
+    figures = plots(args.evaluate, args.spikes, args.thresholds, args.calibration, args.rasters)
     paths = write_figures(figures, args.out)
     print("\n".join(str(p) for p in paths))
     return paths

@@ -39,6 +39,7 @@ CONFIG_CLASSES = {
     "evaluate_glue": "EvaluateGlueConfig",
     "finetune_qcfs": "FinetuneQCFSConfig",
     "calibrate_fas": "CalibrateFASConfig",
+    "raster": "RasterConfig",
 }
 
 

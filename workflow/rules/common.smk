@@ -137,6 +137,11 @@ def vqa_records():
     ]
 
 
+def raster_outputs(name):
+    """`name` (raster.csv, metrics.json) of the raster run of every model in `rasters`."""
+    return [run_dir(m, "raster", "mse", "full", name) for m in config["rasters"]]
+
+
 def fit_hg_outputs(name):
     """`name` of the fit_hg run of every model."""
     return [run_dir(m, "fit_hg", name) for m in config["models"]]
@@ -157,7 +162,7 @@ def stage_records():
         run_dir(m, "convert", c, a, "metrics.json") for m, c, a in evaluate_runs()
     ]
     records += evaluate_outputs("metrics.json") + task_records() + probe_records()
-    records += vqa_records() + glue_records()
+    records += vqa_records() + glue_records() + raster_outputs("metrics.json")
     return records + fas_records()
 
 
@@ -168,6 +173,7 @@ def figure_names():
     stems += [
         f"{kind}_{m}" for kind in ("firing_rates", "outliers") for m in config["models"]
     ]
+    stems += [f"raster_{m}" for m in config["rasters"]]
     return [
         report_path("figures", f"{s}.{ext}") for s in stems for ext in ("png", "pdf")
     ]
