@@ -80,7 +80,7 @@ class Panel:
     A numeric ``x`` gives one line per value of ``hue`` (log2 ``x`` when ``log_x``), ticked at
     its values (``value_ticks``) or by matplotlib; a text ``x`` gives bars in row order (sites,
     layers). ``log_y`` for metrics spanning decades. ``bounds``: an x and a y level (either
-    None) drawn dashed as the goal.
+    None) drawn dashed as the goal; ``y_range``: the shown y interval (a zoom; None: all).
     """
 
     x: str
@@ -90,6 +90,7 @@ class Panel:
     log_y: bool = False
     value_ticks: bool = True
     bounds: tuple[float | None, float | None] = (None, None)
+    y_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,9 @@ def _draw(ax: Axes, data: pd.DataFrame, panel: Panel) -> None:
             ticks = sorted(rows[panel.x].unique())
             ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
             ax.set_xticks([], minor=True)  # the log scale's minor labels would crowd the values
+        elif panel.log_x:
+            for axis_format in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+                axis_format(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     else:
         x = np.arange(len(rows))
         ax.bar(x, rows[panel.y], color="tab:blue")
@@ -165,6 +169,9 @@ def _draw(ax: Axes, data: pd.DataFrame, panel: Panel) -> None:
         ax.axvline(x_bound, color="black", linestyle="--", linewidth=0.8, label="goal")
     if y_bound is not None:
         ax.axhline(y_bound, color="black", linestyle="--", linewidth=0.8)
+    if panel.y_range is not None:
+        ax.set_ylim(*panel.y_range)
+        ax.set_title(f"zoom: {panel.y_range[0]:g} to {panel.y_range[1]:g}", fontsize=7)
     if panel.log_y:
         ax.set_yscale("log")
         for axis_format in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
@@ -208,25 +215,34 @@ def baseline_plot(records: pd.DataFrame) -> Plot:
     return Plot("baselines_vs_T", rows, panels)
 
 
+#: The y intervals of the zoomed frontier panels (around the goal of issue 12).
+FRONTIER_ZOOM = {"perplexity_ratio": (0.99, 1.06), "top1_agreement": (0.9, 1.002)}
+
+
 def frontier_plots(records: pd.DataFrame) -> list[Plot]:
     """One ``frontier_<model>`` figure per causal LM with frontier points: perplexity ratio and
-    top-1 agreement against ``E_SNN / E_ANN``, one line per series, the goal's bounds dashed."""
+    top-1 agreement against ``E_SNN / E_ANN``, one line per series, the goal's bounds dashed;
+    then both again zoomed on :data:`FRONTIER_ZOOM` around the goal."""
     table = reporting.frontier_table(records)
     goal = reporting.GOAL
-    panels = tuple(
-        Panel(
-            ENERGY,
-            metric,
-            hue="series",
-            log_x=True,
-            log_y=metric in LOG_Y,
-            value_ticks=False,
-            bounds=(goal[ENERGY], goal[metric]),
-        )
-        for metric in ("perplexity_ratio", "top1_agreement")
-    )
+    panels = []
+    for zoomed in (False, True):
+        for metric in ("perplexity_ratio", "top1_agreement"):
+            zoom = FRONTIER_ZOOM[metric] if zoomed else None
+            panels.append(
+                Panel(
+                    ENERGY,
+                    metric,
+                    hue="series",
+                    log_x=True,
+                    log_y=metric in LOG_Y and not zoomed,
+                    value_ticks=False,
+                    bounds=(goal[ENERGY], goal[metric]),
+                    y_range=zoom,
+                )
+            )
     return [
-        Plot(f"frontier_{model}", rows.reset_index(drop=True), panels)
+        Plot(f"frontier_{model}", rows.reset_index(drop=True), tuple(panels))
         for model, rows in table.groupby("model", sort=True)
     ]
 

@@ -210,11 +210,12 @@ def test_the_frontier_figure_is_drawn_from_the_frontier_table_of_the_records(tmp
         fields |= {"allocation": allocation} if allocation else {}
         paths.append(write_record(root, "tiny_llama", folder, ablation, fields))
     plot = plotted({"evaluate": paths, "spikes": [], "thresholds": []})["frontier_tiny_llama"]
-    assert [(p.x, p.y, p.hue) for p in plot.panels] == [
+    assert [(p.x, p.y, p.hue) for p in plot.panels] == 2 * [
         ("energy_ratio", "perplexity_ratio", "series"),
         ("energy_ratio", "top1_agreement", "series"),
     ]
-    assert [p.bounds for p in plot.panels] == [(0.5, 1.01), (0.5, 0.99)]
+    assert [p.bounds for p in plot.panels] == 2 * [(0.5, 1.01), (0.5, 0.99)]
+    assert [p.y_range for p in plot.panels[2:]] == list(figures.FRONTIER_ZOOM.values())
     assert list(plot.data["energy_ratio"]) == sorted(p[4] for p in points.values())
     assert set(plot.data["series"]) == {
         "LAS binary",
