@@ -29,6 +29,7 @@ include: "workflow/rules/evaluate_probe.smk"
 include: "workflow/rules/evaluate_glue.smk"
 include: "workflow/rules/evaluate_vqa.smk"
 include: "workflow/rules/evaluate_vlm_tasks.smk"
+include: "workflow/rules/raster.smk"
 include: "workflow/rules/tables.smk"
 
 

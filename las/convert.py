@@ -8,7 +8,8 @@ referenced by id and hash, not copied. The artifacts by method:
 * ``las``: ``thresholds`` (``calibrate``, with this ``calibration`` rule) and ``bank``
   (``fit_hg``); a rule with an ``allocation`` (METHOD.md M12) has this stage choose the bits per
   site on the first ``allocation.batches`` batches of the calibration text (the ``data`` config
-  of the ``collect`` run the thresholds come from): it loads the model, writes
+  of the ``collect`` run the thresholds come from; more of its sequences when the rule needs
+  them), checked on the ``allocation.check_batches`` after them: it loads the model, writes
   ``allocation.safetensors`` into the folder, ``allocation.csv`` (bits, sensitivity and energy per
   site) beside it, and the allocation's record (energy and fidelity of uniform ``T`` and of the
   allocation on that text, ``lam``, the bits histogram, seconds) into ``metrics.json``;
@@ -24,6 +25,7 @@ same way for every method.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -125,9 +127,14 @@ def _allocate(cfg: ConvertConfig, ctx: StageContext) -> tuple[dict[str, int], di
     thresholds, _ = load_thresholds(Path(cfg.thresholds), loaded.model_id, loaded.revision)
     bank, _ = load_bank(Path(cfg.bank), loaded.model_id, loaded.revision)
     text = build(data.DataConfig, ctx.lineage["collect"]["config"]["data"], "collect's data")
-    batches = data.calibration_batches(loaded.tokenizer, text)[: rule.batches]
+    # more calibration sequences than collect read when the rule asks for them: the same
+    # calibration documents (never evaluation text), the first ones those collect read
+    wanted = (rule.batches + rule.check_batches) * text.batch_size
+    text = dataclasses.replace(text, calib_sequences=max(text.calib_sequences, wanted))
+    batches = data.calibration_batches(loaded.tokenizer, text)
+    fit, check = batches[: rule.batches], batches[rule.batches : rule.batches + rule.check_batches]
     calibration = Calibration(thresholds, bank)
-    found = allocate_bits(loaded.model, calibration, batches, cfg.conversion, rule)
+    found = allocate_bits(loaded.model, calibration, fit, cfg.conversion, rule, check=check)
     identity = ctx.identity(loaded.model_id, loaded.revision)
     save_allocation(ctx.work / f".{ALLOCATION}", found.bits, identity, found.record)
     found.sites.to_csv(ctx.work / "allocation.csv", index=False)

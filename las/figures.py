@@ -13,8 +13,14 @@ thresholds (``results/{experiment}/{model}/calibrate/{calibration}/thresholds.cs
   threshold scale s (ablations scale0p5, scale2, scale4 and the full method, s = 1);
 * ``baselines_vs_T``: ``E_SNN / E_ANN``, top-1 agreement and perplexity ratio against T for
   LAS, FAS and naive (:func:`las.reporting.baseline_rows`), one line per model and method;
+* ``frontier_<model>``: perplexity ratio and top-1 agreement against ``E_SNN / E_ANN`` of every
+  point of :func:`las.reporting.frontier_table` (one line per series: code, allocation,
+  baseline), with the bounds of the energy goal (:data:`las.reporting.GOAL`) dashed;
 * ``firing_rates_<model>``: firing rate and energy ratio per layer (:func:`las.energy.plot_layers`);
-* ``outliers_<model>``: outlier fraction and ``theta_out / theta_nor`` per site, in model order.
+* ``outliers_<model>``: outlier fraction and ``theta_out / theta_nor`` per site, in model order;
+* ``raster_<model>``: the spike trains of one block for a few tokens in spike mode (the ``raster``
+  stage's ``raster.csv``), one panel per site kind: time step against token and channel, a mark
+  per spike (negative spikes of the signed-digit code in red).
 
 Every figure shows one calibration rule (``--calibration``, default ``mse``, the rule the ablations
 use); inputs of other rules are left out with a printed note, and so is a figure without data.
@@ -25,7 +31,7 @@ rendered off screen (``matplotlib.figure.Figure``, Agg for PNG): no display or p
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +77,10 @@ LABELS = {
 class Panel:
     """One axes of a figure: column ``y`` against column ``x`` of the figure's rows.
 
-    A numeric ``x`` gives one line per value of ``hue`` (log2 ``x`` when ``log_x``); a text ``x``
-    gives bars in row order (sites, layers). ``log_y`` for metrics spanning decades.
+    A numeric ``x`` gives one line per value of ``hue`` (log2 ``x`` when ``log_x``), ticked at
+    its values (``value_ticks``) or by matplotlib; a text ``x`` gives bars in row order (sites,
+    layers). ``log_y`` for metrics spanning decades. ``bounds``: an x and a y level (either
+    None) drawn dashed as the goal; ``y_range``: the shown y interval (a zoom; None: all).
     """
 
     x: str
@@ -80,24 +88,29 @@ class Panel:
     hue: str | None = "model"
     log_x: bool = False
     log_y: bool = False
+    value_ticks: bool = True
+    bounds: tuple[float | None, float | None] = (None, None)
+    y_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
 class Plot:
     """One figure: its file stem, the rows it shows and its panels.
 
-    Without panels the rows are a :func:`las.energy.site_table` drawn by
-    :func:`las.energy.plot_layers` (the per-layer figure of the energy package, reused as is).
+    Without panels the rows are drawn by ``drawer`` (rows, stem) -> paths: by default a
+    :func:`las.energy.site_table` drawn by :func:`las.energy.plot_layers` (the per-layer figure
+    of the energy package, reused as is).
     """
 
     name: str
     data: pd.DataFrame
     panels: tuple[Panel, ...] = ()
+    drawer: Callable[[pd.DataFrame, Path], list[Path]] = plot_layers
 
     def draw(self, out: Path) -> list[Path]:
         """Write ``out/<name>.png`` and ``out/<name>.pdf``; return their paths."""
         if not self.panels:
-            return plot_layers(self.data, out / self.name)
+            return self.drawer(self.data, out / self.name)
         return draw_panels(self.data, self.panels, out / self.name)
 
 
@@ -136,17 +149,29 @@ def _draw(ax: Axes, data: pd.DataFrame, panel: Panel) -> None:
             if not group.empty:
                 group = group.sort_values(panel.x)
                 ax.plot(group[panel.x], group[panel.y], "o-", color=f"C{colour}", label=label)
-        ticks = sorted(rows[panel.x].unique())
         if panel.log_x:
             ax.set_xscale("log", base=2)
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.set_xticks([], minor=True)  # the log scale's own minor labels would crowd the values
+        if panel.value_ticks:
+            ticks = sorted(rows[panel.x].unique())
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.set_xticks([], minor=True)  # the log scale's minor labels would crowd the values
+        elif panel.log_x:
+            for axis_format in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+                axis_format(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     else:
         x = np.arange(len(rows))
         ax.bar(x, rows[panel.y], color="tab:blue")
         ax.set_xticks(x, list(rows[panel.x]), rotation=90, fontsize=5)
     if panel.y in ANN_LEVEL:
         ax.axhline(ANN_LEVEL[panel.y], color="grey", linestyle=":", label="ANN")
+    x_bound, y_bound = panel.bounds
+    if x_bound is not None:
+        ax.axvline(x_bound, color="black", linestyle="--", linewidth=0.8, label="goal")
+    if y_bound is not None:
+        ax.axhline(y_bound, color="black", linestyle="--", linewidth=0.8)
+    if panel.y_range is not None:
+        ax.set_ylim(*panel.y_range)
+        ax.set_title(f"zoom: {panel.y_range[0]:g} to {panel.y_range[1]:g}", fontsize=7)
     if panel.log_y:
         ax.set_yscale("log")
         for axis_format in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
@@ -190,6 +215,38 @@ def baseline_plot(records: pd.DataFrame) -> Plot:
     return Plot("baselines_vs_T", rows, panels)
 
 
+#: The y intervals of the zoomed frontier panels (around the goal of issue 12).
+FRONTIER_ZOOM = {"perplexity_ratio": (0.99, 1.06), "top1_agreement": (0.9, 1.002)}
+
+
+def frontier_plots(records: pd.DataFrame) -> list[Plot]:
+    """One ``frontier_<model>`` figure per causal LM with frontier points: perplexity ratio and
+    top-1 agreement against ``E_SNN / E_ANN``, one line per series, the goal's bounds dashed;
+    then both again zoomed on :data:`FRONTIER_ZOOM` around the goal."""
+    table = reporting.frontier_table(records)
+    goal = reporting.GOAL
+    panels = []
+    for zoomed in (False, True):
+        for metric in ("perplexity_ratio", "top1_agreement"):
+            zoom = FRONTIER_ZOOM[metric] if zoomed else None
+            panels.append(
+                Panel(
+                    ENERGY,
+                    metric,
+                    hue="series",
+                    log_x=True,
+                    log_y=metric in LOG_Y and not zoomed,
+                    value_ticks=False,
+                    bounds=(goal[ENERGY], goal[metric]),
+                    y_range=zoom,
+                )
+            )
+    return [
+        Plot(f"frontier_{model}", rows.reset_index(drop=True), tuple(panels))
+        for model, rows in table.groupby("model", sort=True)
+    ]
+
+
 def outlier_plot(model: str, thresholds: pd.DataFrame) -> Plot:
     """Outlier fraction and ``theta_out / theta_nor`` per site of a ``thresholds.csv``."""
     rows = thresholds[["site", "theta_nor", "theta_out", "outlier_fraction"]].copy()
@@ -201,27 +258,63 @@ def outlier_plot(model: str, thresholds: pd.DataFrame) -> Plot:
     return Plot(f"outliers_{model}", rows.reset_index(drop=True), panels)
 
 
+def draw_raster(events: pd.DataFrame, stem: Path) -> list[Path]:
+    """One panel per site ``kind`` of ``events`` (:func:`las.neurons.record.raster_events`), in
+    their order: a mark at (step, token x channels + channel) per spike, red when negative,
+    tokens separated by grey lines. Writes ``<stem>.png`` and ``<stem>.pdf``."""
+    kinds = list(dict.fromkeys(events["kind"]))
+    channels = int(events["channel"].max()) + 1
+    tokens = int(events["token"].max()) + 1
+    columns = min(6, len(kinds))
+    rows = -(-len(kinds) // columns)
+    fig = Figure(figsize=(2.2 * columns, 2.0 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, kind in zip(axes, kinds, strict=False):
+        spikes = events[events["kind"] == kind]
+        y = spikes["token"] * channels + spikes["channel"]
+        colour = np.where(spikes["sign"] < 0, "tab:red", "black")
+        ax.scatter(spikes["step"], y, s=2, marker="s", c=colour, linewidths=0)
+        for t in range(1, tokens):
+            ax.axhline(t * channels - 0.5, color="grey", linewidth=0.4)
+        ax.set_title(kind, fontsize=6)
+        ax.set_ylim(tokens * channels - 0.5, -0.5)
+        ax.tick_params(labelsize=5)
+    for ax in axes[len(kinds) :]:
+        ax.set_axis_off()
+    fig.supxlabel("time step", fontsize=7)
+    fig.supylabel(f"token x {channels} channels", fontsize=7)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.parent / f"{stem.name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    return paths
+
+
 def plots(
     evaluate: Iterable[Path],
     spikes: Iterable[Path],
     thresholds: Iterable[Path],
     calibration: str = "mse",
+    rasters: Iterable[Path] = (),
 ) -> list[Plot]:
     """Every figure of the stage, from the inputs of rule ``calibration`` (see the module doc).
 
     Figures without data are kept with empty rows; :func:`write_figures` skips them.
     """
     every = load_records(list(evaluate), "evaluate")
-    records = every
+    records = every[reporting.uniform_bits(every)]  # allocations: on the frontier only
     if "calibration" in records.columns:
         records = records[records["calibration"] == calibration]
     figures = [
         ablation_plot("accuracy_vs_T", records, T_ABLATIONS, "T"),
         ablation_plot("energy_vs_threshold_scale", records, SCALE_ABLATIONS, "threshold_scale"),
         baseline_plot(every),
+        *frontier_plots(every),
     ]
     figures += [Plot(f"firing_rates_{m}", t) for m, t in tables(spikes, "evaluate", calibration)]
     figures += [outlier_plot(m, t) for m, t in tables(thresholds, "calibrate", calibration)]
+    rastered = tables(rasters, "raster", calibration)
+    figures += [Plot(f"raster_{m}", t, drawer=draw_raster) for m, t in rastered]
     return figures
 
 
@@ -264,8 +357,11 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument(
         "--thresholds", nargs="*", type=Path, default=[], help="thresholds.csv files"
     )
+    parser.add_argument(
+        "--rasters", nargs="*", type=Path, default=[], help="raster.csv files (raster stage)"
+    )
     args = parser.parse_args(argv)
-    figures = plots(args.evaluate, args.spikes, args.thresholds, args.calibration)
+    figures = plots(args.evaluate, args.spikes, args.thresholds, args.calibration, args.rasters)
     paths = write_figures(figures, args.out)
     print("\n".join(str(p) for p in paths))
     return paths

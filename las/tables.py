@@ -9,9 +9,10 @@ type, HG errors) come from the CSV files the stages wrote next to their records 
 ``fidelity``, ``tasks`` (Table 1: lm-eval rows of causal LMs, probe and word-similarity rows of
 encoders, GLUE rows of sequence classifiers, lm-eval image-task rows of VLMs, all with the same
 fields), ``ablations``, ``baselines`` (LAS, FAS and naive at equal T beside the ANN;
-``--finetune``: the FAS fine-tuning budget), ``energy``, ``hg_errors`` (:mod:`las.reporting`).
-Numbers are copied, never recomputed or rounded in the CSV (the Markdown and LaTeX show 4
-significant digits).
+``--finetune``: the FAS fine-tuning budget), ``frontier`` (``E_SNN / E_ANN`` against fidelity of
+every code, T and bit allocation of the causal LMs and the baselines), ``energy``, ``hg_errors``
+(:mod:`las.reporting`). Numbers are copied, never recomputed or rounded in the CSV (the Markdown
+and LaTeX show 4 significant digits).
 """
 
 from __future__ import annotations
@@ -134,6 +135,14 @@ def write_reports(
             out,
             "baselines",
             "LAS, FAS and naive at equal T beside the ANN (SNN - ANN, 95 % CI)",
+        )
+    frontier = reporting.frontier_table(evaluate)
+    if len(frontier):
+        reporting.write_table(
+            frontier,
+            out,
+            "frontier",
+            "Energy against fidelity on held-out text: codes, T, bit allocations, baselines",
         )
     if spikes:
         energy = pd.concat(

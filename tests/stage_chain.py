@@ -40,6 +40,7 @@ CONFIG_CLASSES = {
     "evaluate_vlm_tasks": "EvaluateVLMTasksConfig",
     "finetune_qcfs": "FinetuneQCFSConfig",
     "calibrate_fas": "CalibrateFASConfig",
+    "raster": "RasterConfig",
 }
 
 

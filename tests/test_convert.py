@@ -116,6 +116,7 @@ def test_an_allocating_rule_writes_bits_that_meet_the_budget_and_load_back(chain
     """M12 through the stages: calibrate with an allocating rule, convert chooses bits per site
     on the calibration text, the folder loads them and its record says what they cost."""
     rule = ["calibration=mse_kl005", "calibration.allocation.budget=1e-6"]
+    rule += ["calibration.allocation.check_batches=1"]  # one more calibration batch, held out
     stats = f"stats={chain.dir('collect') / 'stats.safetensors'}"
     calibrate = run_stage(
         "calibrate", chain.model, "tracking=disabled", stats, *rule, f"output_dir={tmp_path}/cal"
@@ -131,6 +132,7 @@ def test_an_allocating_rule_writes_bits_that_meet_the_budget_and_load_back(chain
     record = json.loads((folder / "metrics.json").read_text())
     found = record["allocation_record"]
     assert found["allocated_kl"] <= 1e-6 and record["allocation"] == "kl<=1e-06"
+    assert found["allocated_check_kl"] <= 1e-6  # met on the held-out calibration batch too
     assert found["allocated_e_snn_pj"] <= found["uniform_e_snn_pj"]
     assert (folder / "allocation.csv").is_file()
     converted = ConvertedModel.read(folder)

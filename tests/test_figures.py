@@ -189,3 +189,44 @@ def test_figures_without_data_are_skipped_with_a_note(store, tmp_path, capsys):
 def test_files_outside_the_results_layout_are_refused(tmp_path):
     with pytest.raises(ValueError, match="results store layout"):
         figures.plots([], [tmp_path / "spikes.csv"], [])
+
+
+def test_the_frontier_figure_is_drawn_from_the_frontier_table_of_the_records(tmp_path):
+    root = tmp_path / "results"
+    points = {  # (folder, ablation): method, code, T, allocation, energy, ppl ratio, top-1
+        ("mse", "full"): ("las", "binary", 16, None, 1.36, 1.0, 1.0),
+        ("mse", "T8"): ("las", "binary", 8, None, 0.53, 1.04, 0.84),
+        ("mse", "naf"): ("las", "naf", 16, None, 1.02, 1.0, 1.0),
+        ("mse_kl005", "naf"): ("las", "naf", 16, "kl<=0.005", 0.49, 1.003, 0.995),
+        ("mse_kl005", "full"): ("las", "binary", 16, "kl<=0.005", 0.58, 1.004, 0.974),
+        ("naive", "T8"): ("naive", "binary", 8, None, 0.2, 3e5, 0.007),
+    }
+    paths = []
+    for (folder, ablation), (method, code, T, allocation, energy, ppl, top1) in points.items():
+        fields = {"task": "causal_lm", "method": method, "code": code, "T": T, "oat": True}
+        fields |= {"hg": True, "spike_attention": True, "threshold_scale": 1.0}
+        fields |= {"calibration": "naive" if method == "naive" else "mse", "ablation": ablation}
+        fields |= {"energy_ratio": energy, "perplexity_ratio": ppl, "top1_agreement": top1}
+        fields |= {"allocation": allocation} if allocation else {}
+        paths.append(write_record(root, "tiny_llama", folder, ablation, fields))
+    plot = plotted({"evaluate": paths, "spikes": [], "thresholds": []})["frontier_tiny_llama"]
+    assert [(p.x, p.y, p.hue) for p in plot.panels] == 2 * [
+        ("energy_ratio", "perplexity_ratio", "series"),
+        ("energy_ratio", "top1_agreement", "series"),
+    ]
+    assert [p.bounds for p in plot.panels] == 2 * [(0.5, 1.01), (0.5, 0.99)]
+    assert [p.y_range for p in plot.panels[2:]] == list(figures.FRONTIER_ZOOM.values())
+    assert list(plot.data["energy_ratio"]) == sorted(p[4] for p in points.values())
+    assert set(plot.data["series"]) == {
+        "LAS binary",
+        "LAS naf",
+        "LAS binary + allocation",
+        "LAS naf + allocation",
+        "naive",
+    }
+    # the allocated record stays out of the T figure (it is no uniform-T point)
+    by_T = plotted({"evaluate": paths, "spikes": [], "thresholds": []})["accuracy_vs_T"].data
+    assert list(by_T["T"]) == [8, 16] and list(by_T["top1_agreement"]) == [0.84, 1.0]
+    drawn = figures.write_figures([plot], tmp_path / "reports")
+    assert [p.name for p in drawn] == ["frontier_tiny_llama.png", "frontier_tiny_llama.pdf"]
+    assert all(p.stat().st_size > 1000 for p in drawn)

@@ -87,7 +87,17 @@ def run_reduced(work: Path) -> Path:
 def test_every_report_exists_and_parses(workflow):
     reports = workflow / "reports" / "reduced"
     assert not (workflow / "reports" / "embedded").exists()  # failure 5: one folder per experiment
-    for name in ("fidelity", "ablations", "tasks", "baselines", "energy", "hg_errors", "vqa"):
+    names = (
+        "fidelity",
+        "ablations",
+        "tasks",
+        "baselines",
+        "frontier",
+        "energy",
+        "hg_errors",
+        "vqa",
+    )
+    for name in names:
         assert len(pd.read_csv(reports / f"{name}.csv")) > 0, name
         assert (reports / f"{name}.md").read_text().startswith("###")
         assert "\\begin{tabular}" in (reports / f"{name}.tex").read_text()

@@ -21,6 +21,11 @@ calibration batches of a causal LM, minimising the total energy subject to a fid
    the whole allocated model (one forward per calibration batch), returns the cheapest measured
    allocation that meets the budget. The estimates only order the path: the budget is met as
    measured on the calibration batches, never as estimated.
+4. **Held-out margin** (optional): the path is built on the first ``batches`` calibration batches
+   and each measured allocation must meet the budget on ``check_batches`` further calibration
+   batches too (text the sensitivities and the path never saw, still disjoint from evaluation
+   text), and, with ``min_top1``, keep the ANN's top-1 next token on that share of the tokens of
+   both sets. A budget met only on the batches that chose the allocation overfits them.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedModel
 
-from las.config import NonNegativeInt, PositiveFloat, PositiveInt, typed
+from las.config import Fraction, NonNegativeInt, PositiveFloat, PositiveInt, typed
 from las.conversion import Calibration, ConversionConfig, convert_model
 from las.conversion.build import build_spiking
 from las.conversion.config import Steps
@@ -68,6 +73,10 @@ class AllocationConfig:
         seed: seed of the tokens sampled from the ANN for the sensitivity estimate.
         batches: how many calibration batches (the first; ``data.batch_size`` sequences of
             ``data.seq_len`` tokens each) the ``convert`` stage allocates on.
+        check_batches: how many further calibration batches every measured allocation must
+            meet the budget on as well (module docstring, step 4); 0: none.
+        min_top1: the least top-1 agreement (ANN and SNN next token) every measured allocation
+            must keep on the allocation and check batches, or None for no such bound.
     """
 
     metric: Literal["kl", "perplexity_ratio"] = "kl"
@@ -76,12 +85,21 @@ class AllocationConfig:
     min_bits: Steps = 2
     seed: NonNegativeInt = 0
     batches: PositiveInt = 1
+    check_batches: NonNegativeInt = 0
+    min_top1: Fraction | None = None
 
     def __post_init__(self) -> None:
         if self.metric == "perplexity_ratio" and not self.budget > 1:
             raise ValueError(f"a perplexity_ratio budget must be > 1, got {self.budget}")
         if not self.cuts or len(set(self.cuts)) != len(self.cuts):
             raise ValueError(f"cuts must be distinct and at least one, got {list(self.cuts)}")
+
+    def meets(self, measured: _Measured) -> bool:
+        """Whether ``measured`` keeps the budget (and ``min_top1``) on every batch set."""
+        return all(
+            f[self.metric] <= self.budget and (self.min_top1 is None or f["top1"] >= self.min_top1)
+            for f in measured.sets()
+        )
 
     def candidates(self, T: int) -> list[int]:
         """The candidate bit counts at ``T`` steps, descending, ``T`` first."""
@@ -128,9 +146,10 @@ def _references(model: PreTrainedModel, batches: Sequence[Batch]) -> list[_Refer
 def fidelity(
     snn: PreTrainedModel, batches: Sequence[Batch], refs: Sequence[_Reference]
 ) -> dict[str, float]:
-    """Mean per-token KL(ANN || SNN) and the perplexity ratio of ``snn`` on ``batches``."""
+    """Mean per-token KL(ANN || SNN), the perplexity ratio and the top-1 agreement (``top1``:
+    share of tokens whose most likely next token is the ANN's) of ``snn`` on ``batches``."""
     kl = nll_ann = nll_snn = 0.0
-    tokens = 0
+    tokens = same = 0
     with torch.inference_mode():
         for batch, ref in zip(batches, refs, strict=True):
             log_snn = F.log_softmax(snn(**batch).logits[:, :-1].double(), -1)[ref.keep]
@@ -139,8 +158,10 @@ def fidelity(
             kl += float((log_ann.exp() * (log_ann - log_snn)).sum())
             nll_ann -= float(log_ann.gather(-1, labels).sum())
             nll_snn -= float(log_snn.gather(-1, labels).sum())
+            same += int((log_snn.argmax(-1) == log_ann.argmax(-1)).sum())
             tokens += int(ref.keep.sum())
-    return {"kl": kl / tokens, "perplexity_ratio": math.exp((nll_snn - nll_ann) / tokens)}
+    ratio = math.exp((nll_snn - nll_ann) / tokens)
+    return {"kl": kl / tokens, "perplexity_ratio": ratio, "top1": same / tokens}
 
 
 class _Probe(nn.Module):
@@ -228,13 +249,19 @@ def _accumulate(
 
 @dataclass
 class _Measured:
-    """One allocation measured on the calibration batches: both metrics and the energies;
+    """One allocation measured on the calibration batches: its fidelity (:func:`fidelity`) and
+    the energies on the allocation batches, its fidelity on the check batches (None without);
     ``lam``: its multiplier on the Lagrangian path (None for a uniform allocation)."""
 
     bits: dict[str, int]
     fidelity: dict[str, float]
     sites: pd.DataFrame
+    check: dict[str, float] | None = None
     lam: float | None = None
+
+    def sets(self) -> list[dict[str, float]]:
+        """The fidelity on each batch set measured: allocation batches, then check batches."""
+        return [self.fidelity] + ([self.check] if self.check is not None else [])
 
     @property
     def e_snn(self) -> float:
@@ -253,14 +280,16 @@ def measure(
     batches: Sequence[Batch],
     refs: Sequence[_Reference],
     energy: EnergyConfig,
+    check: tuple[Sequence[Batch], Sequence[_Reference]] = ((), ()),
 ) -> _Measured:
     """Convert ``model`` with ``bits`` and measure its fidelity and exact energy (M8) on
-    ``batches``."""
+    ``batches``, and its fidelity on the ``check`` batches (with their references) if any."""
     allocated = dataclasses.replace(calibration, bits=dict(bits))
     snn = convert_model(model, allocated, dataclasses.replace(cfg, mode=Mode.FAST))
     with count_spikes(snn) as counts:
         result = fidelity(snn, batches, refs)
-    return _Measured(dict(bits), result, site_table(counts, energy))
+    checked = fidelity(snn, *check) if check[0] else None
+    return _Measured(dict(bits), result, site_table(counts, energy), checked)
 
 
 def lagrangian_path(energies: pd.DataFrame, cost: pd.DataFrame) -> list[tuple[float, Tensor]]:
@@ -291,8 +320,9 @@ class AllocationProblem:
     """The measurements one allocation rule needs, made once for any number of budgets.
 
     Built by :func:`prepare_allocation`: the ANN references, each uniform candidate measured
-    (energy per site, both metrics), the sensitivities and the Lagrangian path. :meth:`solve`
-    bisects the path for one budget; allocations measured by one solve are reused by the next.
+    (energy per site, the metrics on the allocation and the check batches), the sensitivities
+    and the Lagrangian path. :meth:`solve` bisects the path for one rule's budget; allocations
+    measured by one solve are reused by the next.
     """
 
     model: PreTrainedModel
@@ -300,6 +330,7 @@ class AllocationProblem:
     cfg: ConversionConfig
     batches: list[Batch]
     refs: list[_Reference]
+    check: tuple[list[Batch], list[_Reference]]
     energy: EnergyConfig
     candidates: list[int]
     uniform: dict[int, _Measured]
@@ -311,7 +342,14 @@ class AllocationProblem:
     def measure(self, bits: Mapping[str, int]) -> _Measured:
         """One allocation converted and measured on the calibration batches."""
         return measure(
-            self.model, self.calibration, bits, self.cfg, self.batches, self.refs, self.energy
+            self.model,
+            self.calibration,
+            bits,
+            self.cfg,
+            self.batches,
+            self.refs,
+            self.energy,
+            self.check,
         )
 
     def step(self, i: int) -> _Measured:
@@ -322,28 +360,29 @@ class AllocationProblem:
             self.on_path[i] = dataclasses.replace(self.measure(bits), lam=self.path[i][0])
         return self.on_path[i]
 
-    def solve(self, metric: str, budget: float) -> Allocation:
-        """The cheapest measured allocation with ``metric <= budget`` (``ValueError`` when
-        uniform ``T`` already misses it): the last one meeting it on the path, by bisection, or
-        a cheaper uniform candidate that meets it."""
+    def solve(self, rule: AllocationConfig) -> Allocation:
+        """The cheapest measured allocation meeting ``rule`` (:meth:`AllocationConfig.meets`;
+        ``ValueError`` when uniform ``T`` already misses it): the last one meeting it on the
+        path, by bisection, or a cheaper uniform candidate that meets it."""
         start = time.perf_counter()
         full = self.uniform[self.cfg.T]
-        if not full.fidelity[metric] <= budget:
+        if not rule.meets(full):
             raise ValueError(
                 f"uniform T = {self.cfg.T} already misses the budget on the calibration batches "
-                f"({metric} = {full.fidelity[metric]:.6g} > {budget}): raise the allocation "
-                "budget or the conversion's T"
+                f"({rule.metric} <= {rule.budget}, min_top1 {rule.min_top1}; measured "
+                f"{full.sets()}): raise the allocation budget, lower min_top1 or raise the "
+                "conversion's T"
             )
         measured = list(self.uniform.values())
         lo, hi = 0, len(self.path) - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
             measured.append(self.step(mid))
-            lo, hi = (mid, hi) if measured[-1].fidelity[metric] <= budget else (lo, mid - 1)
-        best = min((m for m in measured if m.fidelity[metric] <= budget), key=lambda m: m.e_snn)
+            lo, hi = (mid, hi) if rule.meets(measured[-1]) else (lo, mid - 1)
+        best = min((m for m in measured if rule.meets(m)), key=lambda m: m.e_snn)
         table = self.sites.copy()
         table.insert(1, "bits", [best.bits.get(s, self.cfg.T) for s in table["site"]])
-        record = _record(metric, budget, self.cfg, self.candidates, full, best)
+        record = _record(rule, self.cfg, self.candidates, full, best)
         record |= {"path_length": len(self.path), "measured": len(measured)}
         record["seconds"] = self.seconds + time.perf_counter() - start
         return Allocation(dict(best.bits), record, table)
@@ -356,18 +395,23 @@ def prepare_allocation(
     cfg: ConversionConfig,
     rule: AllocationConfig,
     energy: EnergyConfig | None = None,
+    check: Sequence[Batch] = (),
 ) -> AllocationProblem:
-    """Steps 1 and 2 of the module docstring and the path of step 3, for ``rule``'s candidates."""
+    """Steps 1 and 2 of the module docstring and the path of step 3, for ``rule``'s candidates,
+    on ``batches``; every measurement also on the ``check`` batches (step 4)."""
     start = time.perf_counter()
-    energy, batches = energy or EnergyConfig(), list(batches)
+    energy, batches, check = energy or EnergyConfig(), list(batches), list(check)
     refs = _references(model, batches)
+    checked = (check, _references(model, check))
     candidates = rule.candidates(cfg.T)
     # the OAT sites are allocated; a score site (M13: its code reaches only the row max's
     # comparator) keeps T bits
     c = sensitivities(model, calibration, batches, refs, cfg, rule.seed)
     allocated = [s for s in c if s in calibration.thresholds]
     uniform = {
-        b: measure(model, calibration, dict.fromkeys(allocated, b), cfg, batches, refs, energy)
+        b: measure(
+            model, calibration, dict.fromkeys(allocated, b), cfg, batches, refs, energy, checked
+        )
         for b in candidates
     }
     sites = [s for s in uniform[cfg.T].sites["site"] if s in allocated]
@@ -385,6 +429,7 @@ def prepare_allocation(
         cfg,
         batches,
         refs,
+        checked,
         energy,
         candidates,
         uniform,
@@ -401,31 +446,34 @@ def allocate_bits(
     cfg: ConversionConfig,
     rule: AllocationConfig,
     energy: EnergyConfig | None = None,
+    check: Sequence[Batch] = (),
 ) -> Allocation:
     """Bits per OAT site of ``model``'s conversion (``cfg``, ``calibration``'s thresholds and HG
-    bank) minimising energy with ``rule.metric <= rule.budget`` measured on ``batches`` (module
-    docstring). The result never spends more than uniform ``T`` on ``batches``: uniform ``T`` is
-    measured and a candidate. ``ValueError`` when uniform ``T`` already misses the budget.
+    bank) minimising energy with ``rule.metric <= rule.budget`` (and ``rule.min_top1``) measured
+    on ``batches`` and on the ``check`` batches (module docstring). The result never spends more
+    than uniform ``T`` on ``batches``: uniform ``T`` is measured and a candidate. ``ValueError``
+    when uniform ``T`` already misses the budget.
     """
-    problem = prepare_allocation(model, calibration, batches, cfg, rule, energy)
-    return problem.solve(rule.metric, rule.budget)
+    problem = prepare_allocation(model, calibration, batches, cfg, rule, energy, check)
+    return problem.solve(rule)
 
 
 def _record(
-    metric: str,
-    budget: float,
+    rule: AllocationConfig,
     cfg: ConversionConfig,
     candidates: list[int],
     full: _Measured,
     best: _Measured,
 ) -> dict:
-    """The allocation's record: uniform ``T`` and the allocation side by side."""
-    record: dict = {"metric": metric, "budget": budget, "T": cfg.T, "code": cfg.code}
-    record["candidates"] = candidates
+    """The allocation's record: uniform ``T`` and the allocation side by side (``check_*``: on
+    the check batches)."""
+    record: dict = {"metric": rule.metric, "budget": rule.budget, "min_top1": rule.min_top1}
+    record |= {"T": cfg.T, "code": cfg.code, "candidates": candidates}
     for name, m in (("uniform", full), ("allocated", best)):
         record[f"{name}_e_snn_pj"] = m.e_snn
         record[f"{name}_energy_ratio"] = m.e_snn / m.e_ann
         record |= {f"{name}_{key}": value for key, value in m.fidelity.items()}
+        record |= {f"{name}_check_{key}": value for key, value in (m.check or {}).items()}
     record["energy_saved"] = 1 - best.e_snn / full.e_snn
     record["lam"] = best.lam
     histogram = Counter(best.bits.values())

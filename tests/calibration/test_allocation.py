@@ -45,7 +45,7 @@ def test_allocation_meets_its_budget_on_calibration_data_for_less_energy(problem
     # budgets between uniform T and uniform T - 8 (which misses them): the path is walked
     full, cheapest = problem.uniform[16].fidelity[metric], problem.uniform[8].fidelity[metric]
     budget = full + (cheapest - full) / 5
-    allocation = problem.solve(metric, budget)
+    allocation = problem.solve(AllocationConfig(metric=metric, budget=budget))
     bits = allocation.bits
     assert set(bits.values()) <= set(problem.candidates) and min(bits.values()) < 16
     assert allocation.record["allocated_" + metric] <= budget
@@ -62,9 +62,32 @@ def test_allocation_meets_its_budget_on_calibration_data_for_less_energy(problem
     assert isinstance(neuron, OATNeuron) and neuron.bits < neuron.T == 16
 
 
+def test_a_held_out_check_and_a_top1_bound_hold_for_the_allocation(problem):
+    # the same model and batches, every allocation also measured on two further batches
+    torch.manual_seed(0)
+    check = [tiny_inputs("llama", seed=s) for s in range(4, 6)]
+    held = prepare_allocation(
+        problem.model, problem.calibration, problem.batches, CFG, AllocationConfig(), check=check
+    )
+    full, cheapest = held.uniform[16], held.uniform[8]
+    budget = full.fidelity["kl"] + (cheapest.fidelity["kl"] - full.fidelity["kl"]) / 5
+    top1 = min(full.fidelity["top1"], full.check["top1"]) - 0.02
+    rule = AllocationConfig(budget=budget, min_top1=top1, check_batches=2)
+    allocation = held.solve(rule)
+    bits = allocation.bits
+    snn = convert_model(problem.model, dataclasses.replace(problem.calibration, bits=bits), CFG)
+    for batches, refs in ((held.batches, held.refs), held.check):  # measured anew on both
+        found = fidelity(snn, batches, refs)
+        assert found["kl"] <= budget and found["top1"] >= top1
+    assert allocation.record["allocated_check_kl"] == pytest.approx(
+        fidelity(snn, *held.check)["kl"], rel=1e-12
+    )
+    assert min(bits.values()) < 16  # the bounds leave room to save
+
+
 def test_a_budget_uniform_T_misses_is_refused_with_the_fix(problem):
     with pytest.raises(ValueError, match="raise the allocation budget"):
-        problem.solve("kl", problem.uniform[16].fidelity["kl"] / 2)
+        problem.solve(AllocationConfig(budget=problem.uniform[16].fidelity["kl"] / 2))
 
 
 def test_the_lagrangian_path_runs_from_uniform_T_to_the_cheapest():
@@ -91,6 +114,8 @@ def test_the_lagrangian_path_runs_from_uniform_T_to_the_cheapest():
         {"cuts": [0]},
         {"min_bits": 0},
         {"budget": "0.005"},
+        {"min_top1": 1.5},
+        {"check_batches": -1},
         {"bugdet": 0.005},
     ],
 )

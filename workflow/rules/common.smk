@@ -64,7 +64,15 @@ def evaluate_runs():
         runs |= {(m, c, "full") for c in ablated["calibrations"]}
         runs |= {(m, "mse", v) for v in ablated["variants"]}
     runs |= {(m, convert_folder(x), variant(x, T)) for m, x, T in baseline_runs()}
-    return sorted(runs)
+    return sorted(runs | set(frontier_runs()))
+
+
+def frontier_runs():
+    """(model, calibration, ablation) of every frontier point the config adds (METHOD.md M8,
+    M11, M12): each `calibration/ablation` of `frontier.runs` on each `frontier.models`.
+    """
+    f = config["frontier"]
+    return [(m, *os.path.split(run)) for m in f["models"] for run in f["runs"]]
 
 
 def evaluate_outputs(name):
@@ -140,6 +148,11 @@ def vqa_records():
     ]
 
 
+def raster_outputs(name):
+    """`name` (raster.csv, metrics.json) of the raster run of every model in `rasters`."""
+    return [run_dir(m, "raster", "mse", "full", name) for m in config["rasters"]]
+
+
 def fit_hg_outputs(name):
     """`name` of the fit_hg run of every model."""
     return [run_dir(m, "fit_hg", name) for m in config["models"]]
@@ -164,15 +177,18 @@ def stage_records():
         run_dir(m, "download", "metrics.json") for m in config["vlm_tasks"]["models"]
     ]
     records += vqa_records() + glue_records() + vlm_task_records()
+    records += raster_outputs("metrics.json")
     return records + fas_records()
 
 
 def figure_names():
     """The figures the figures rule writes (PNG and PDF each)."""
     stems = ["accuracy_vs_T", "energy_vs_threshold_scale", "baselines_vs_T"]
+    stems += [f"frontier_{m}" for m in config["frontier"]["models"]]
     stems += [
         f"{kind}_{m}" for kind in ("firing_rates", "outliers") for m in config["models"]
     ]
+    stems += [f"raster_{m}" for m in config["rasters"]]
     return [
         report_path("figures", f"{s}.{ext}") for s in stems for ext in ("png", "pdf")
     ]
@@ -183,6 +199,7 @@ REPORT_TABLES = [
     "ablations",
     "tasks",
     "baselines",
+    "frontier",
     "energy",
     "hg_errors",
     "vqa",

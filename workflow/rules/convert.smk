@@ -18,7 +18,7 @@ rule convert:
     log:
         "logs/convert/{experiment}/{model}/{calibration}/{ablation}.log",
     wildcard_constraints:
-        calibration="mse|quantile|fixed|mse_kl005",
+        calibration=r"mse(_\w+)?|quantile|fixed",
     conda:
         "../../environment.yml"
     resources:

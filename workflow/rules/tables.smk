@@ -38,6 +38,7 @@ rule figures:
             e=config["experiment"],
             m=config["models"],
         ),
+        rasters=raster_outputs("raster.csv"),
     output:
         figure_names(),
     log:
@@ -50,4 +51,5 @@ rule figures:
         out=lambda w, output: os.path.dirname(output[0]),
     shell:
         "python -m las.figures --out {params.out} --evaluate {input.records} "
-        "--spikes {input.spikes} --thresholds {input.thresholds} > {log} 2>&1"
+        "--spikes {input.spikes} --thresholds {input.thresholds} --rasters {input.rasters} "
+        "> {log} 2>&1"

@@ -1,0 +1,23 @@
+# The spike trains of one block for a few held-out tokens, in spike mode (figures: raster_<model>).
+rule raster:
+    input:
+        confs=stage_confs("raster", "model/{model}", "data/embedded_prose"),
+        converted="results/{experiment}/{model}/convert/mse/full/converted.json",
+    output:
+        raster="results/{experiment}/{model}/raster/mse/full/raster.csv",
+        sites="results/{experiment}/{model}/raster/mse/full/sites.csv",
+        record="results/{experiment}/{model}/raster/mse/full/metrics.json",
+    log:
+        "logs/raster/{experiment}/{model}.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        **stage_resources("raster"),
+    params:
+        overrides=lambda w, input, output: (
+            f"model={w.model} experiment={w.experiment} "
+            f"converted={os.path.dirname(input.converted)} "
+            f"output_dir={os.path.dirname(output.record)} {extra('raster')}"
+        ),
+    shell:
+        "python -m las.raster {params.overrides} > {log} 2>&1"
