@@ -95,7 +95,7 @@ def test_the_paper_dag_lists_every_job_offline(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get("LAS_PAPER_TINY") != "1",
-    reason="130 tiny jobs (about 25 min on 2 cores): run with LAS_PAPER_TINY=1",
+    reason="134 tiny jobs (about 40 min on 2 cores): run with LAS_PAPER_TINY=1",
 )
 def test_the_tiny_paper_run_writes_every_table_with_the_embedded_columns(tmp_path, workflow):
     work = copy_workflow(tmp_path)
