@@ -62,8 +62,8 @@ def pretrained(model: ModelSpec) -> str:
 
 def run(cfg: EvaluateVLMTasksConfig, ctx: StageContext) -> StageResult:
     """Evaluate as configured."""
-    # a tiny model's identity comes with it; a hub snapshot's is the spec's id and revision
-    extra = {"model_id": cfg.model.id, "revision": cfg.model.revision}
+    # a tiny model comes with its identity and dtype; a hub snapshot takes the spec's
+    extra = {"model_id": cfg.model.id, "revision": cfg.model.revision, "dtype": cfg.model.dtype}
     extra = extra if cfg.model.source == "hub" else {}
     if cfg.method.percentile is not None:
         extra["percentile"] = cfg.method.percentile

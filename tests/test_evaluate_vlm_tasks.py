@@ -54,3 +54,11 @@ def test_bad_configs_are_refused_before_loading(overrides, message):
     cfg = compose_stage("evaluate_vlm_tasks", *overrides)
     with pytest.raises(ConfigError, match=message):
         load_config(config_class("evaluate_vlm_tasks"), cfg)
+
+
+def test_the_paper_vlm_set_names_lm_eval_image_tasks():
+    """conf/task/paper_vlm.yaml names tasks lm-eval has (indexing them needs no network)."""
+    from las.evaluation.harness import task_manager
+
+    cfg = compose_stage("evaluate_vlm_tasks", "task=paper_vlm", "model=llava15_7b").task
+    assert cfg.include_defaults and set(cfg.tasks) <= set(task_manager(True).all_tasks)
