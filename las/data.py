@@ -83,7 +83,9 @@ def _batches(tokenizer, docs, n: int, cfg: DataConfig, task: str) -> list[Batch]
     size = cfg.batch_size
     if task == "causal_lm":
         blocks = texts.token_blocks(tokenizer, docs, cfg.seq_len, n)
-        return [{"input_ids": b} for b in blocks.split(size)]
+        # an explicit all-ones mask: models build their own otherwise (OPT: float ones and
+        # float positions from them, which the energy ledger would have to price)
+        return [{"input_ids": b, "attention_mask": torch.ones_like(b)} for b in blocks.split(size)]
     if len(docs) < n:
         raise ValueError(f"need {n} documents, the source has {len(docs)}: lower the count")
     enc = tokenizer(

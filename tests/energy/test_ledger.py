@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode
 
-from las import convert_model
-from las.arch.tiny import BUILDERS, tiny_inputs, tiny_model
+from las import convert_model, data
+from las.arch.tiny import BUILDERS, byte_tokenizer, tiny_inputs, tiny_model
 from las.calibration import calibrate_model
 from las.energy import count_spikes
 from las.energy.ledger import PRICES, context_of, folded, free_reason
@@ -129,3 +129,19 @@ def test_a_scaling_by_a_scalar_is_free_but_a_quotient_of_one_is_not():
         assert free_reason(name, x, args) is not None, (name, args)
     assert free_reason("div", x, (c, x)) is None
     assert free_reason("mul", x, (x, x)) is None
+
+
+def test_evaluation_batches_of_a_causal_lm_count_on_opt():
+    """Causal batches carry an all-ones integer mask, so OPT's positions stay index arithmetic
+    (without one it builds float ones and float positions, which the ledger refuses)."""
+    cfg = data.data_config("embedded_prose")
+    batch = data.evaluation_batches(byte_tokenizer(), cfg)[0]
+    assert batch["attention_mask"].dtype == torch.int64 and bool(batch["attention_mask"].all())
+    snn, _ = calibrated_snn("opt")
+    ids = batch["input_ids"][:1, :12] % snn.config.vocab_size
+    with count_spikes(snn) as counts, torch.inference_mode():
+        snn(input_ids=ids, attention_mask=torch.ones_like(ids))
+    assert sum(c.spikes for c in counts.values()) > 0
+    refused = pytest.raises(ValueError, match="neither priced nor free")
+    with refused, torch.inference_mode(), count_spikes(snn):
+        snn(input_ids=ids)
