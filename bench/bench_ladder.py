@@ -62,7 +62,11 @@ RUNGS = {
     "llama2-7b-L2": ("LlamaConfig", LLAMA2_7B, 2),
     "opt-66b-L1": ("OPTConfig", OPT_66B, 1),
     "opt-66b-L2": ("OPTConfig", OPT_66B, 2),
-    "opt-66b-L13": ("OPTConfig", OPT_66B, 13),  # 27 GB on disk: more than this machine's memory
+    "opt-66b-L13": (
+        "OPTConfig",
+        OPT_66B,
+        13,
+    ),  # 27 GB on disk: more than this machine's memory
 }
 #: Rungs whose evaluation is not run (their model does not fit in memory to be converted).
 COLLECT_ONLY = ("opt-66b-L13",)
@@ -102,7 +106,10 @@ def make(rung: str, folder: Path) -> dict:
     model = empty_model(AutoModelForCausalLM, cfg, torch.bfloat16)
     gen = torch.Generator().manual_seed(0)
     shards: dict[str, dict[str, torch.Size]] = {}
-    for name, p in model.named_parameters():  # tied tensors once, under their first name
+    for (
+        name,
+        p,
+    ) in model.named_parameters():  # tied tensors once, under their first name
         block = name.split(".layers.")[1].split(".")[0] if ".layers." in name else "rest"
         shards.setdefault(block, {})[name] = p.shape
     folder.mkdir(parents=True)
@@ -118,7 +125,11 @@ def make(rung: str, folder: Path) -> dict:
     (folder / "model.safetensors.index.json").write_text(json.dumps(index))
     cfg.save_pretrained(folder)
     layer = sum(p.numel() for p in model.get_decoder().layers[0].parameters())
-    return {"params_per_layer": layer, "params": model.num_parameters(), "checkpoint_bytes": total}
+    return {
+        "params_per_layer": layer,
+        "params": model.num_parameters(),
+        "checkpoint_bytes": total,
+    }
 
 
 def _draw(name: str, shape, gen):
@@ -159,7 +170,11 @@ def collect(rung: str, folder: Path) -> dict:
     peak = peak_rss_bytes()
     from las.artifacts import Identity
 
-    save_stats(folder.parent / "stats.safetensors", observers, Identity(rung, "random", "0", {}))
+    save_stats(
+        folder.parent / "stats.safetensors",
+        observers,
+        Identity(rung, "random", "0", {}),
+    )
     per_block = [b - a for a, b in itertools.pairwise(stamps)] or [stamps[0] - start]
     return {
         "collect_s": total,
@@ -221,6 +236,31 @@ def evaluate(rung: str, folder: Path) -> dict:
     }
 
 
+def ladder_table(rows: list[dict]) -> str:
+    """Markdown: the measured rungs."""
+    gib = 2**30
+    lines = [
+        "| rung | blocks | params per block | checkpoint | collect s/block | collect peak RSS "
+        "(above start) | evaluate s/block | evaluate peak RSS | device-map entries on disk |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        extra = (r["collect_peak_rss"] - r["collect_baseline_rss"]) / gib
+        evaluated = "eval_block_s" in r
+        lines.append(
+            f"| {r['rung']} | {r['layers']} | {r['params_per_layer'] / 1e6:.0f} M | "
+            f"{r['checkpoint_bytes'] / 1e9:.2f} GB | {r['collect_block_s']:.2f} | "
+            f"{r['collect_peak_rss'] / gib:.2f} GiB ({extra:.2f}) | "
+            + (
+                f"{r['eval_block_s']:.2f} | {r['eval_peak_rss'] / gib:.2f} GiB | "
+                f"{r['eval_modules_on_disk']} |"
+                if evaluated
+                else "not run | | |"
+            )
+        )
+    return "\n".join(lines)
+
+
 def full_configs() -> dict:
     """The real configs of the extrapolation targets (sizes from their published configs)."""
     import transformers as tf
@@ -253,7 +293,8 @@ def extrapolate(rows: list[dict]) -> str:
 
     def largest(key: str) -> dict:
         return max(
-            (r for r in rows if key in r), key=lambda r: (r["params_per_layer"], r["layers"])
+            (r for r in rows if key in r),
+            key=lambda r: (r["params_per_layer"], r["layers"]),
         )
 
     collect, evaluated = largest("collect_block_s"), largest("eval_block_s")
@@ -261,7 +302,7 @@ def extrapolate(rows: list[dict]) -> str:
     eval_rate = evaluated["eval_block_s"] / evaluated["params_per_layer"]
     lines = [
         "| model | params | bf16 weights | blocks | largest block | collect on device "
-        "(layer by layer) | evaluation on device | CPU collect / evaluate (extrapolated) |",
+        "(layer by layer) | evaluation on device | CPU minutes: collect / one forward |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, cfg in full_configs().items():
@@ -304,7 +345,7 @@ def extrapolate(rows: list[dict]) -> str:
         lines.append(
             f"| {name} | {total / 1e9:.2f} B | {weights / 1e9:.1f} GB | {len(sizes)} | "
             f"{max(sizes) / 1e6:.0f} M | {collect} | {evaluation} | "
-            f"{t_collect:.1f} / {t_eval:.1f} min per {BATCHES}x{BATCH}x{TOKENS} tokens |"
+            f"{t_collect:.1f} / {t_eval:.1f} |"
         )
     return "\n".join(lines)
 
@@ -334,13 +375,14 @@ def main() -> None:
     parser.add_argument("--rungs", nargs="*", default=default, choices=list(RUNGS))
     parser.add_argument("--child", nargs=3, metavar=("STEP", "RUNG", "FOLDER"))
     parser.add_argument("--scratch", type=Path, default=None)
-    parser.add_argument("--extrapolate", type=Path, metavar="LADDER_JSON", help="table only")
+    parser.add_argument("--extrapolate", type=Path, metavar="LADDER_JSON", help="tables only")
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
     if args.extrapolate:
-        print(extrapolate(json.loads(args.extrapolate.read_text())))
+        rows = json.loads(args.extrapolate.read_text())
+        print(ladder_table(rows) + "\n\n" + extrapolate(rows))
         return
     OUT.mkdir(exist_ok=True)
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="las-ladder-"))
