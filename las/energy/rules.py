@@ -295,6 +295,10 @@ _CORE_OPS = {
     "sub": "scores - reference: one AC per kept score (exp site)",
     "add": "1 on fully masked rows' sums: a constant (free)",
     "amax": "the row max: the closed form of M13's spiking max (score site comparisons)",
+    "min": "the smallest query and key thresholds (parameters, not activations: whether the "
+    "scalar score scaling may move onto the query codes, las.ops.functional.scales_exactly): free",
+    "item": "reading that threshold as a number: free",
+    "_local_scalar_dense": "reading that threshold as a number: free",
 }
 
 
