@@ -20,7 +20,7 @@ thresholds (``results/{experiment}/{model}/calibrate/{calibration}/thresholds.cs
 * ``outliers_<model>``: outlier fraction and ``theta_out / theta_nor`` per site, in model order;
 * ``raster_<model>``: the spike trains of one block for a few tokens in spike mode (the ``raster``
   stage's ``raster.csv``), one panel per site kind: time step against token and channel, a mark
-  per spike (negative spikes of the signed-digit code in red).
+  per spike (negative spikes in red: a negative value's code, or a signed digit of M11).
 
 Every figure shows one calibration rule (``--calibration``, default ``mse``, the rule the ablations
 use); inputs of other rules are left out with a printed note, and so is a figure without data.
