@@ -102,8 +102,9 @@ def test_every_report_exists_and_parses(workflow):
         assert (reports / f"{name}.md").read_text().startswith("###")
         assert "\\begin{tabular}" in (reports / f"{name}.tex").read_text()
     figures = list((reports / "figures").glob("*.png"))
-    assert len(figures) == 7 and all(p.stat().st_size > 1000 for p in figures)
+    assert len(figures) == 8 and all(p.stat().st_size > 1000 for p in figures)
     assert (reports / "figures" / "baselines_vs_T.png").exists()
+    assert (reports / "figures" / "frontier_smollm2_135m.png").exists()  # its full-method points
 
 
 def test_table_numbers_equal_the_results(workflow):

@@ -28,6 +28,7 @@ Importing this module registers ``las`` with lm-eval's model registry (``las-eva
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,17 @@ def _execution_device(model: Any) -> str | int:
     """Where a dispatched model takes its inputs: the device of its first placed module."""
     placed = [d for d in model.hf_device_map.values() if d != "disk"]
     return f"cuda:{placed[0]}" if placed and isinstance(placed[0], int) else "cpu"
+
+
+def _available(device: str) -> str:
+    """``device``, or as ``HFLM`` does for a device this machine lacks (lm-eval's own default is
+    ``cuda:0``): the CPU, with a warning naming it."""
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(
+            f"device {device!r} is not available here; las-eval runs on the CPU", stacklevel=3
+        )
+        return "cpu"
+    return device
 
 
 class Converting:
@@ -192,5 +204,6 @@ class LASLM(Converting, HFLM):
             self._model = dispatch(self._model, max_memory, offload_folder)
             self._device = torch.device(_execution_device(self._model))
         elif device is not None:
+            device = _available(device)
             self._model.to(device)
             self._device = torch.device(device)
