@@ -12,7 +12,8 @@ Free (the documented free list, :func:`free_reason`):
 
 * **data movement** (:data:`MOVES`): views, reshapes, transposes, slices, copies, casts,
   concatenation (the KV cache), indexing and embedding lookups (reading a weight row),
-  constant tensors (``arange``, ``ones``), dropout in evaluation: no arithmetic on values;
+  constant tensors (``arange``, ``ones``), dropout in evaluation, reading a 0-d boolean to
+  the host (``is_nonzero``: a mask test of the float attention path): no arithmetic on values;
 * **0/1 masks** (:data:`SELECTIONS`): ``where`` and ``masked_fill`` select between values;
 * **scalar scalings** (:data:`SCALINGS`): a product or quotient by a scalar (a number or a 0-d
   tensor) is folded into the weights that made its operand or the next neuron's threshold, as
@@ -74,6 +75,7 @@ MOVES = frozenset(
         "gather",
         "index",
         "index_select",
+        "is_nonzero",
         "lift_fresh",
         "lift_fresh_copy",
         "narrow",
