@@ -9,10 +9,18 @@ Outputs in ``output_dir``: ``tasks.csv`` (the rows and columns of ``evaluate_tas
 stderr, n, ANN value, paired delta and 95 % interval, verdict) and ``metrics.json`` (the
 ``evaluate_tasks`` record fields, so that ``tables`` puts the rows in Table 1). VLMs have no
 pipeline calibration stages, so calibration happens here; ``fas`` (trained in the pipeline) is
-refused. lm-eval's multimodal model scores generation tasks only.
+refused. lm-eval's multimodal model scores generation tasks only. A task set with
+``harness: lmms_eval`` (the LAS paper's VLM benchmarks, ``conf/task/paper_vlm_lmms.yaml``) runs
+through lmms-eval instead, with its ``las_llava_hf``/``las_qwen2_vl`` model
+(:mod:`las.evaluation.lmms_model`, chosen by the model's ``model_type``), in lmms-eval's own
+environment (the Snakemake rule runs it with ``config["lmms_python"]``); same rows.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoConfig
 
 from las import reporting
 from las.assets import fetch_hub_model
@@ -43,6 +51,11 @@ class EvaluateVLMTasksConfig(StageConfig, stage="evaluate_vlm_tasks"):
     def __post_init__(self) -> None:
         why = "scores vision-language models (causal LMs: evaluate_tasks)"
         self.model.require_task("vision_language", "evaluate_vlm_tasks", why)
+        if self.task.harness == "lmms_eval" and self.batch_size != 1:
+            raise ValueError(
+                f"evaluate_vlm_tasks: batch_size={self.batch_size} with task.harness=lmms_eval; "
+                "lmms-eval's llava_hf generates one item at a time: set batch_size=1"
+            )
         if self.method.name == "fas":
             raise ValueError(
                 "evaluate_vlm_tasks: method=fas needs the finetune_qcfs and calibrate_fas stages, "
@@ -60,25 +73,50 @@ def pretrained(model: ModelSpec) -> str:
     return str(fetch_hub_model(model.id, model.revision, default_cache()))
 
 
-def run(cfg: EvaluateVLMTasksConfig, ctx: StageContext) -> StageResult:
-    """Evaluate as configured."""
-    # a tiny model comes with its identity and dtype; a hub snapshot takes the spec's
-    extra = {"model_id": cfg.model.id, "revision": cfg.model.revision, "dtype": cfg.model.dtype}
-    extra = extra if cfg.model.source == "hub" else {}
-    if cfg.method.percentile is not None:
-        extra["percentile"] = cfg.method.percentile
-    lm = LASVLM(
-        pretrained=pretrained(cfg.model),
-        method="none",
-        batch_size=cfg.batch_size,
-        calibration_batches=cfg.calib_batches,
-        calibration_batch_size=cfg.calib_batch_size,
-        calibration_rule=cfg.calibration,
+def lmms_model(cfg: EvaluateVLMTasksConfig) -> Any:
+    """The lmms-eval ``las`` model of ``cfg.model`` (its class by the config's ``model_type``),
+    unconverted; its conversion and calibration settings from ``cfg``."""
+    from las.evaluation.lmms_model import BY_MODEL_TYPE
+
+    path = pretrained(cfg.model)
+    if cfg.model.source == "tiny":
+        kind, extra = cfg.model.id, {}
+    else:
+        kind = AutoConfig.from_pretrained(path).model_type
+        extra = {"model_id": cfg.model.id}
+    if kind not in BY_MODEL_TYPE:
+        raise ValueError(
+            f"evaluate_vlm_tasks: no lmms-eval las model for {cfg.model.name} (model_type "
+            f"{kind!r}); known: {', '.join(BY_MODEL_TYPE)}"
+        )
+    return BY_MODEL_TYPE[kind](pretrained=path, method="none", **_common(cfg), **extra)
+
+
+def _common(cfg: EvaluateVLMTasksConfig) -> dict[str, Any]:
+    """The model arguments both harnesses' ``las`` VLM models take from ``cfg``."""
+    extra = {} if cfg.method.percentile is None else {"percentile": cfg.method.percentile}
+    return {
+        "batch_size": cfg.batch_size,
+        "calibration_batches": cfg.calib_batches,
+        "calibration_batch_size": cfg.calib_batch_size,
+        "calibration_rule": cfg.calibration,
         **extra,
         **plain(cfg.conversion),
-    )
-    manager = task_manager(cfg.task.include_defaults)
-    rows = evaluate_pair(lm, cfg.task.tasks, cfg.method.name, cfg.task.limit, manager)
+    }
+
+
+def run(cfg: EvaluateVLMTasksConfig, ctx: StageContext) -> StageResult:
+    """Evaluate as configured."""
+    if cfg.task.harness == "lmms_eval":
+        lm = lmms_model(cfg)
+    else:
+        # a tiny model comes with its identity and dtype; a hub snapshot takes the spec's
+        extra = {"model_id": cfg.model.id, "revision": cfg.model.revision}
+        extra = extra | {"dtype": cfg.model.dtype} if cfg.model.source == "hub" else {}
+        lm = LASVLM(pretrained=pretrained(cfg.model), method="none", **_common(cfg), **extra)
+    harness = cfg.task.harness
+    manager = task_manager(cfg.task.include_defaults, harness)
+    rows = evaluate_pair(lm, cfg.task.tasks, cfg.method.name, cfg.task.limit, manager, harness)
     rows.insert(0, "model_name", cfg.model.name)
     fields = {
         "model_id": lm.options.model_id,

@@ -56,6 +56,10 @@ def test_every_config_file_builds_its_stages_typed_config(stage, group, option, 
         with pytest.raises(ConfigError, match="method=fas needs the finetune_qcfs"):
             load_config(config_class(stage), composed)
         return
+    if stage == "evaluate_vlm_tasks" and composed.task.get("harness") == "lmms_eval":
+        with pytest.raises(ConfigError, match="lmms-eval's llava_hf generates one item"):
+            load_config(config_class(stage), composed)  # the default batch_size is 4
+        composed.batch_size = 1
     if stage == "evaluate_glue" and composed.model.task != "sequence_classification":
         with pytest.raises(ConfigError, match="fine-tuned classifier"):
             load_config(config_class(stage), composed)

@@ -86,9 +86,12 @@ def test_the_paper_dag_lists_every_job_offline(tmp_path):
     counts = job_counts(done.stdout + done.stderr)
     assert set(counts) == {*RULES, "all", "total"}
     # Five causal LMs, BERT-base (one checkpoint per GLUE task: eight, MNLI scored twice) and
-    # the two VLMs (on one image-task set).
+    # the two VLMs (on two image-task sets: lm-eval's, and lmms-eval's run by its own python).
     assert counts["download"] == 5 + 8 + 2 and counts["evaluate_glue"] == 9
-    assert counts["evaluate_vlm_tasks"] == 2
+    assert counts["evaluate_vlm_tasks"] == 2 * 2
+    out = done.stdout + done.stderr
+    assert ".venv-lmms/bin/python -m las.evaluate_vlm_tasks model=llava15_7b" in out
+    assert "task=paper_vlm_lmms" in out and "python -m las.evaluate_vlm_tasks model=" in out
     assert counts["evaluate_tasks"] == 5 * 2 + 2 * 3 * 3 * 2 - 2 * 2  # LAS at T=16 in both
 
 

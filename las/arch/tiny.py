@@ -227,6 +227,18 @@ VLM_TOKENS = {
 }
 
 
+#: Qwen2-VL's chat layout (role turns, an image as its vision tokens), for harnesses that apply
+#: the processor's chat template (lmms-eval's ``qwen2_vl``).
+QWEN2_VL_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for c in message['content'] %}{% if c['type'] == 'image' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% elif c['type'] == 'text' %}{{ c['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
 class ImageQwen2VLProcessor(tf.Qwen2VLProcessor):
     """Qwen2-VL's processor for images only: its video processor needs torchvision (not a
     dependency); text and image handling are Qwen2-VL's own."""
@@ -259,7 +271,10 @@ def tiny_processor(family: str) -> tf.ProcessorMixin:
     images = Qwen2VLImageProcessorPil(
         patch_size=4, merge_size=2, temporal_patch_size=2, min_pixels=pixels, max_pixels=pixels
     )
-    return ImageQwen2VLProcessor(image_processor=images, tokenizer=tokenizer)
+    tokenizer.chat_template = QWEN2_VL_CHAT_TEMPLATE
+    return ImageQwen2VLProcessor(
+        image_processor=images, tokenizer=tokenizer, chat_template=QWEN2_VL_CHAT_TEMPLATE
+    )
 
 
 def tiny_inputs(family: str, batch: int = 2, length: int = 12, seed: int = 0) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -36,10 +36,14 @@ class TaskConfig:
         name: the set's name (results folder, tables).
         tasks: lm-eval task names (at least one).
         limit: items per task (> 0), or None for every item.
-        include_defaults: also index lm-eval's built-in tasks (~18 s; network for their data).
+        include_defaults: also index the harness's built-in tasks (lm-eval: ~18 s; network for
+            their data).
+        harness: ``lm_eval`` (lm-eval, this environment) or ``lmms_eval`` (lmms-eval's tasks and
+            ``las`` models, its own environment: README "Evaluating VLMs with lmms-eval").
     """
 
     name: Name
     tasks: Annotated[list[Str], Field(min_length=1)]
     limit: PositiveInt | None
     include_defaults: Bool
+    harness: Literal["lm_eval", "lmms_eval"] = "lm_eval"

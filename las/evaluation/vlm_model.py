@@ -75,6 +75,73 @@ def synthetic_calibration(
     ]
 
 
+def load_tiny(pretrained: str) -> models.LoadedModel:
+    """The tiny random VLM named ``pretrained = "tiny:<family>"`` (``llava``, ``qwen2_vl``);
+    its ``model_id`` is ``tiny-<family>``."""
+    family = pretrained.split(":", 1)[1]
+    spec = checked(
+        models.ModelSpec,
+        f"pretrained={pretrained}",
+        name=family,
+        source="tiny",
+        id=family,
+        task="vision_language",
+    )
+    return models.load(spec)
+
+
+@typed
+class VLMSettings:
+    """A ``las`` VLM harness model's own arguments, checked before the model loads: the
+    conversion switches, the on-the-fly calibration and its threshold rule."""
+
+    conversion: ConversionConfig
+    calibration: VLMCalibration
+    rule: RuleConfig
+
+    @classmethod
+    def parse(
+        cls,
+        owner: str,
+        switches: dict[str, Any],
+        batches: int,
+        batch_size: int,
+        rule: str | RuleConfig,
+    ) -> VLMSettings:
+        """Checked settings of harness model ``owner`` (named in errors): ``switches`` are
+        :class:`ConversionConfig` fields, ``rule`` a ``conf/calibration`` name or a rule."""
+        where = f"{owner} model_args"
+        return cls(
+            conversion=checked(ConversionConfig, where, **switches),
+            calibration=checked(VLMCalibration, where, batches=batches, batch_size=batch_size),
+            rule=rule
+            if isinstance(rule, RuleConfig)
+            else checked(RuleConfig, "calibration_rule", name=rule),
+        )
+
+    def start(
+        self,
+        lm: Converting,
+        method: str | None,
+        percentile: float,
+        model_id: str | None,
+        revision: str | None,
+    ) -> None:
+        """Give the loaded harness model ``lm`` (its ``_model`` and ``tokenizer`` set) its
+        :class:`MethodOptions`, calibrated on synthetic image-question batches, and convert it by
+        ``method`` (None: the ANN)."""
+        lm.options = MethodOptions(
+            conversion=self.conversion,
+            batches=synthetic_calibration(lm._model, lm.tokenizer, self.calibration),
+            rule=self.rule,
+            percentile=percentile,
+            model_id=model_id,
+            revision=revision,
+        )
+        lm.method = "none"
+        lm.apply("none" if method is None else str(method))
+
+
 @register_model("las-multimodal")
 class LASVLM(Converting, HFMultimodalLM):
     """``HFMultimodalLM`` whose model is converted by ``method`` after loading (module doc)."""
@@ -91,46 +158,23 @@ class LASVLM(Converting, HFMultimodalLM):
         **kwargs: Any,
     ) -> None:
         switches, hf_args = split_model_args(kwargs, VLM_KEYS, "HFMultimodalLM")
-        conversion = checked(ConversionConfig, "las-multimodal model_args", **switches)
-        calibration = checked(
-            VLMCalibration,
-            "las-multimodal model_args",
-            batches=calibration_batches,
-            batch_size=calibration_batch_size,
-        )
-        rule = (
-            calibration_rule
-            if isinstance(calibration_rule, RuleConfig)
-            else checked(RuleConfig, "calibration_rule", name=calibration_rule)
+        settings = VLMSettings.parse(
+            "las-multimodal",
+            switches,
+            calibration_batches,
+            calibration_batch_size,
+            calibration_rule,
         )
         revision = hf_args.get("revision")
         if isinstance(pretrained, str) and pretrained.startswith("tiny:"):
-            family = pretrained.split(":", 1)[1]
-            spec = checked(
-                models.ModelSpec,
-                f"pretrained={pretrained}",
-                name=family,
-                source="tiny",
-                id=family,
-                task="vision_language",
-            )
-            loaded = models.load(spec)
+            loaded = load_tiny(pretrained)
+            hf_args["tokenizer"] = tiny_processor(pretrained.split(":", 1)[1])
             pretrained, model_id, revision = loaded.model, loaded.model_id, loaded.revision
-            hf_args["tokenizer"] = tiny_processor(family)
             hf_args.pop("device", None)
         elif model_id is None:
             model_id = pretrained if isinstance(pretrained, str) else pretrained.name_or_path
         super().__init__(pretrained=pretrained, **hf_args)
-        self.options = MethodOptions(
-            conversion=conversion,
-            batches=synthetic_calibration(self._model, self.tokenizer, calibration),
-            rule=rule,
-            percentile=percentile,
-            model_id=model_id,
-            revision=revision,
-        )
-        self.method = "none"
-        self.apply("none" if method is None else str(method))
+        settings.start(self, method, percentile, model_id, revision)
 
     def _create_tokenizer(self, pretrained: Any, tokenizer: Any, **kwargs: Any) -> None:
         """A processor instance is used as it is (``HFMultimodalLM`` would return it unused);

@@ -1,6 +1,8 @@
 # Small helpers shared by the rules; the logic lives in the `las` package.
 import os
 
+import yaml
+
 
 def stage_confs(*groups):
     """Hydra config files a stage reads, as inputs: editing one reruns the stage."""
@@ -10,6 +12,18 @@ def stage_confs(*groups):
 def extra(stage):
     """Extra Hydra overrides of `stage` from the pipeline config (params: a change reruns it)."""
     return config["overrides"].get(stage, "")
+
+
+def harness_python(task):
+    """The python that runs task set `task` (conf/task/<task>.yaml): lmms-eval's environment
+    (config `lmms_python`) for `harness: lmms_eval`, else this one."""
+    with open(f"conf/task/{task}.yaml") as f:
+        harness = yaml.safe_load(f).get("harness", "lm_eval")
+    return (
+        config.get("lmms_python", ".venv-lmms/bin/python")
+        if harness == "lmms_eval"
+        else "python"
+    )
 
 
 def run_dir(model, *parts):

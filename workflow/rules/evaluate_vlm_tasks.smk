@@ -19,9 +19,10 @@ rule evaluate_vlm_tasks:
     resources:
         **stage_resources("evaluate_vlm_tasks"),
     params:
+        python=lambda w: harness_python(w.task),
         overrides=lambda w, output: (
             f"model={w.model} experiment={w.experiment} method={w.method} task={w.task} "
             f"output_dir={os.path.dirname(output.record)} {extra('evaluate_vlm_tasks')}"
         ),
     shell:
-        "python -m las.evaluate_vlm_tasks {params.overrides} > {log} 2>&1"
+        "{params.python} -m las.evaluate_vlm_tasks {params.overrides} > {log} 2>&1"
