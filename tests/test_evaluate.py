@@ -79,3 +79,24 @@ def test_baselines_are_evaluated_by_the_same_stage(baselines, chain, tmp_path):
         assert row["method"] == method and row["T"] == 4 and row["calibration"] == method
         assert 0 < row["energy_ratio"] < 1.5 and row["top1_agreement"] > 0
         assert isinstance(row["spiking_parts"], str)
+
+
+def test_the_float_attention_ablation_is_evaluated_with_its_energy(chain, tmp_path):
+    """``no_spike_attention`` keeps the model's float attention: the ledger prices it (layer type
+    ``attention_float``, the same work on both sides) instead of refusing its operations."""
+    convert = [o for o in chain.overrides("convert") if not o.startswith("output_dir")]
+    folder = run_stage("convert", *convert, "ablation=no_spike_attention", f"output_dir={tmp_path}")
+    base = [
+        o for o in chain.overrides("evaluate") if o.split("=")[0] not in ("converted", "output_dir")
+    ]
+    out = run_stage("evaluate", *base, f"converted={folder}", f"output_dir={tmp_path / 'e'}")
+    row = pd.read_csv(out / "fidelity.csv").iloc[0]
+    assert row["ablation"] == "no_spike_attention" and not row["spike_attention"]
+    assert 0 < row["energy_ratio"] < 1.5 and row["top1_agreement"] > 0.9
+    spikes = pd.read_csv(out / "spikes.csv")
+    floats = spikes[spikes["layer_type"] == "attention_float"]
+    assert len(floats) == 2 and (floats["ann_macs"] > 0).all()  # one per block of the tiny LLaMA
+    assert (floats["snn_macs"] == floats["ann_macs"]).all() and (floats["energy_ratio"] == 1).all()
+    assert not spikes["layer_type"].isin(["qk", "pv", "softmax"]).any()
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["energy_ratio"] == pytest.approx(row["energy_ratio"])

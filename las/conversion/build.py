@@ -138,10 +138,13 @@ def _convert_block(
     core_roles: dict[str, Role] | None,
     offset: SoftmaxOffset,
 ) -> None:
-    """One block; ``core_roles``: the sites of its spiking attention core (None: float)."""
+    """One block; ``core_roles``: the sites of its spiking attention core (None: the model's float
+    attention stays, its module marked ``las_float_attention`` for the energy ledger)."""
     _convert_ffn(block, path, adapter.ffn, act, factory)
-    if core_roles is not None:
-        attn = block.get_submodule(adapter.attention)
+    attn = block.get_submodule(adapter.attention)
+    if core_roles is None:
+        attn.las_float_attention = True
+    else:
         core_path = f"{path}.{adapter.attention}.las_core"
         attn.las_core = SpikingAttentionCore(
             _neurons(factory, core_path, core_roles), factory.T, offset

@@ -12,8 +12,9 @@ Free (the documented free list, :func:`free_reason`):
 
 * **data movement** (:data:`MOVES`): views, reshapes, transposes, slices, copies, casts,
   concatenation (the KV cache), indexing and embedding lookups (reading a weight row),
-  constant tensors (``arange``, ``ones``), dropout in evaluation, reading a 0-d boolean to
-  the host (``is_nonzero``: a mask test of the float attention path): no arithmetic on values;
+  constant tensors (``arange``, ``ones``, ``scalar_tensor``), dropout in evaluation, reading a
+  0-d tensor to the host (``is_nonzero``, ``_local_scalar_dense``: a mask test of the float
+  attention path): no arithmetic on values;
 * **0/1 masks** (:data:`SELECTIONS`): ``where`` and ``masked_fill`` select between values;
 * **scalar scalings** (:data:`SCALINGS`): a product or quotient by a scalar (a number or a 0-d
   tensor) is folded into the weights that made its operand or the next neuron's threshold, as
@@ -24,17 +25,33 @@ Free (the documented free list, :func:`free_reason`):
 * **position tables** (context ``position``, a ``*RotaryEmbedding`` module): cos/sin tables are
   functions of the positions only, constants like weights;
 * **RoPE and query scalings** (context ``attention``, an attention module holding a spiking
-  core, outside its operators): fixed linear maps of the projection outputs (``R_p W q``, a
-  scalar times ``W q``), folded into the projection weights as scalar scalings are.
+  core, outside its operators; and context ``float_attention``, below): fixed linear maps of the
+  projection outputs (``R_p W q``, a scalar times ``W q``), folded into the projection weights
+  as scalar scalings are, in every variant alike (so ``E_ANN`` of one model does not depend on
+  the variant); in ``float_attention`` also the additive causal/padding mask (a 0/1 mask).
 
 Priced (:data:`PRICES`): in a block, a float ``add`` (the residual stream: a sum of trains) is
 one AC per output element; outside the blocks, ``add`` (embedding sums) one AC per element, a
 ``convolution`` (a patch embedding on raw pixels) its MACs, ``tanh`` (a pooler; Gemma 2's final
 logit soft-cap on the head's output) one float function per element.
+
+**Float attention** (context ``float_attention``: an attention module the converter left float,
+marked ``las_float_attention``, the ``no_spike_attention`` ablation), layer type
+``attention_float``, float work in both models priced exactly as the ANN side of the spiking
+core (:func:`las.energy.rules.attention_cost`), so its ``E_SNN / E_ANN`` is 1 and ``E_ANN`` is
+that of the full method: ``QK^T`` and ``PV`` (``matmul``/``bmm``, or inside a fused
+``scaled_dot_product_attention`` kernel) ``B * H * n_q * n_k * d`` MACs each, the dense map with
+masked positions included (a causal flash kernel may skip key tiles above the diagonal; the
+convention does not credit that, on either side); the softmax (:func:`softmax_work`) per score
+an exp (a float function), a subtraction and a sum (2 ACs) and the normalising product (a
+MAC), per row its max (``n_k - 1`` comparisons) and one reciprocal (a function); Gemma 2's score
+soft-cap ``tanh`` one function per score. These are the only float products inside the blocks
+of that ablation (the MAC column inside blocks is zero for the full method).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,6 +93,7 @@ MOVES = frozenset(
         "index",
         "index_select",
         "is_nonzero",
+        "_local_scalar_dense",
         "lift_fresh",
         "lift_fresh_copy",
         "narrow",
@@ -89,6 +107,7 @@ MOVES = frozenset(
         "repeat_interleave",
         "reshape",
         "reshape_as",
+        "scalar_tensor",
         "select",
         "slice",
         "split",
@@ -113,12 +132,11 @@ SELECTIONS = frozenset({"where", "masked_fill"})
 SCALINGS = frozenset({"mul", "div"})
 #: Contexts whose float arithmetic is free by convention (module docstring): the operations
 #: allowed there (None: any; a position table reads positions only) and why.
+_ROPE = "RoPE or a query scaling: a fixed linear map folded into the projection weights"
 FOLDED: dict[str, tuple[frozenset[str] | None, str]] = {
     "position": (None, "a position table: a function of positions only, a constant"),
-    "attention": (
-        frozenset({"mul", "add", "neg"}),
-        "RoPE or a query scaling: a fixed linear map folded into the projection weights",
-    ),
+    "attention": (frozenset({"mul", "add", "neg"}), _ROPE),
+    "float_attention": (frozenset({"mul", "add", "neg"}), f"{_ROPE}; or an additive 0/1 mask"),
 }
 
 
@@ -132,13 +150,33 @@ def folded(context: str, name: str) -> str | None:
 
 @dataclass(frozen=True)
 class Price:
-    """How one priced operation counts: ``kind`` ``"ac"``, ``"mac"`` or ``"function"`` per output
-    element (``"mac"``: times the MACs per output element, the weight's fan-in), in
-    ``layer_type``."""
+    """How one priced operation counts (:func:`work`), in ``layer_type``. ``kind``, per output
+    element: ``"ac"``, ``"function"``, ``"mac"`` (times the weight's fan-in: a convolution),
+    ``"product"`` (times the contracted length: a matrix product); per call: ``"softmax"`` (over
+    the scores' dim, :func:`softmax_work`), ``"attention"`` (a fused attention kernel on
+    ``q, k, v``: both products and the softmax)."""
 
-    kind: Literal["ac", "mac", "function"]
+    kind: Literal["ac", "function", "mac", "product", "softmax", "attention"]
     layer_type: str
 
+
+#: Fused attention kernels (``torch.nn.functional.scaled_dot_product_attention`` whole under
+#: ``inference_mode``, else the backend it dispatches to); their first arguments are q, k, v.
+ATTENTION_KERNELS = (
+    "scaled_dot_product_attention",
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_fused_attention_overrideable",
+)
+_FLOAT_ATTENTION = {
+    "matmul": Price("product", "attention_float"),
+    "bmm": Price("product", "attention_float"),
+    "softmax": Price("softmax", "attention_float"),
+    "_softmax": Price("softmax", "attention_float"),
+    "tanh": Price("function", "attention_float"),
+} | {name: Price("attention", "attention_float") for name in ATTENTION_KERNELS}
 
 #: (context, ATen operation) -> its price (module docstring).
 PRICES = {
@@ -147,7 +185,7 @@ PRICES = {
     ("model", "convolution"): Price("mac", "embedding"),
     ("model", "conv2d"): Price("mac", "embedding"),
     ("model", "tanh"): Price("function", "linear"),
-}
+} | {("float_attention", name): price for name, price in _FLOAT_ATTENTION.items()}
 
 
 def is_scalar(value: Any) -> bool:
@@ -171,20 +209,56 @@ def free_reason(name: str, out: Any, args: tuple = ()) -> str | None:
 
 
 def context_of(stack: list[tuple[str, nn.Module]]) -> str:
-    """``position``, ``attention``, ``block`` or ``model``: where the innermost module is."""
+    """``position``, ``attention``, ``float_attention``, ``block`` or ``model``: where the
+    innermost module is (``float_attention``: in an attention module left float)."""
     if any(type(m).__name__.endswith("RotaryEmbedding") for _, m in stack):
         return "position"
     if any(hasattr(m, "las_core") for _, m in stack):
         return "attention"
+    if any(getattr(m, "las_float_attention", False) for _, m in stack):
+        return "float_attention"
     return "block" if in_block(stack[-1][0]) else "model"
 
 
-def work(price: Price, args: tuple, out: Tensor) -> tuple[str, int]:
-    """(the SiteCost field, its count) of one priced operation (``args[1]``: a convolution's
-    weight ``[out, in / groups, *kernel]``, whose ``weight[0]`` is one output's fan-in)."""
-    if price.kind == "mac":
-        return "ann_macs", out.numel() * args[1][0].numel()
-    return {"ac": "ann_acs", "function": "ann_functions"}[price.kind], out.numel()
+def softmax_work(rows: int, n_k: int) -> dict[str, int]:
+    """ANN work of a float softmax over ``rows`` rows of ``n_k`` scores, as the ANN side of the
+    spiking core counts it (:func:`las.energy.rules.attention_cost`): per row a max (``n_k - 1``
+    comparisons) and one reciprocal, per score a subtraction and a sum (2 ACs), an exp and the
+    normalising product (1 MAC). Returns SiteCost field -> count."""
+    scores = rows * n_k
+    return {
+        "ann_macs": scores,
+        "ann_acs": 2 * scores,
+        "ann_comparisons": rows * (n_k - 1),
+        "ann_functions": scores + rows,
+    }
+
+
+def work(price: Price, args: tuple, out: Any) -> dict[str, int]:
+    """SiteCost field -> count of one priced operation on ``args`` with result ``out`` (a
+    convolution's weight ``args[1]`` is ``[out, in / groups, *kernel]``, ``weight[0]`` one
+    output's fan-in; a matrix product contracts ``args[0]``'s last dim; a softmax runs over dim
+    ``args[1]``; a fused attention kernel takes ``q [..., n_q, d]``, ``k [..., n_k, d]``,
+    ``v [..., n_k, d_v]`` and computes the dense ``n_q x n_k`` map per head)."""
+    match price.kind:
+        case "ac":
+            return {"ann_acs": out.numel()}
+        case "function":
+            return {"ann_functions": out.numel()}
+        case "mac":
+            return {"ann_macs": out.numel() * args[1][0].numel()}
+        case "product":
+            return {"ann_macs": out.numel() * args[0].shape[-1]}
+        case "softmax":
+            scores = args[0]
+            n_k = scores.shape[args[1]]
+            return softmax_work(scores.numel() // n_k, n_k)
+        case "attention":
+            q, k, v = args[:3]
+            rows, n_k = q.numel() // q.shape[-1], k.shape[-2]
+            products = {"ann_macs": rows * n_k * (q.shape[-1] + v.shape[-1])}
+            return dict(Counter(softmax_work(rows, n_k)) + Counter(products))
+    raise ValueError(f"unknown price kind {price.kind!r}")
 
 
 #: Receives (context path, ATen operation, price, SiteCost field, count).
@@ -215,7 +289,8 @@ class OutsideLedger(TorchDispatchMode):
                     "price it or list it with its convention in las/energy/ledger.py"
                 )
             if price is not None:
-                self.record(path, name, price, *work(price, args, out))
+                for field, count in work(price, args, out).items():
+                    self.record(path, name, price, field, count)
         return out
 
 

@@ -33,8 +33,9 @@ are counted on the same operators. The conventions, applied the same way in ever
   of :mod:`las.energy.ledger`.
 
 Layer types: ``attn_proj``, ``qk``, ``softmax``, ``pv``, ``ffn``, ``activation``, ``norm``,
-``head`` and ``linear`` (any other linear map); outside the operators ``residual`` and
-``embedding`` (:mod:`las.energy.ledger`).
+``head`` and ``linear`` (any other linear map); outside the operators ``residual``,
+``embedding`` and, for an attention left float (the ``no_spike_attention`` ablation),
+``attention_float`` (:mod:`las.energy.ledger`).
 """
 
 from __future__ import annotations

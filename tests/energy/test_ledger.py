@@ -4,6 +4,7 @@ convention (``las/energy/ledger.py``), and what the ledger prices is what the fo
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode
 
-from las import convert_model, data
+from las import ConversionConfig, convert_model, data
 from las.arch.tiny import BUILDERS, byte_tokenizer, tiny_inputs, tiny_model
 from las.calibration import calibrate_model
 from las.energy import count_spikes
@@ -68,16 +69,24 @@ def account(stack, name: str, out, args: tuple = ()) -> str | None:
     return None if reason is None else f"free: {reason}"
 
 
-def calibrated_snn(family: str) -> tuple[nn.Module, dict]:
+@functools.cache
+def calibration_of(family: str):
     model = tiny_model(family)
-    calibration, _ = calibrate_model(model, [tiny_inputs(family, seed=s) for s in range(2)])
-    return convert_model(model, calibration), tiny_inputs(family, seed=5)
+    return calibrate_model(model, [tiny_inputs(family, seed=s) for s in range(2)])[0]
 
 
+def calibrated_snn(family: str, spike_attention: bool = True) -> tuple[nn.Module, dict]:
+    """The tiny ``family`` model converted (float attention kept unless ``spike_attention``)."""
+    cfg = ConversionConfig(spike_attention=spike_attention)
+    snn = convert_model(tiny_model(family), calibration_of(family), cfg)
+    return snn, tiny_inputs(family, seed=5)
+
+
+@pytest.mark.parametrize("spike_attention", [True, False], ids=["spiking", "float_attention"])
 @pytest.mark.parametrize("grad_mode", [torch.no_grad, torch.inference_mode])
 @pytest.mark.parametrize("family", sorted(BUILDERS))
-def test_every_operation_outside_the_neurons_is_priced_or_free(family, grad_mode):
-    snn, inputs = calibrated_snn(family)
+def test_every_operation_outside_the_neurons_is_priced_or_free(family, grad_mode, spike_attention):
+    snn, inputs = calibrated_snn(family, spike_attention)
     listing = Listing()
     with count_spikes(snn) as counts, grad_mode():
         handles = listing.hook(snn)  # after the counting hooks: their own work is not listed
@@ -104,9 +113,74 @@ def test_every_operation_outside_the_neurons_is_priced_or_free(family, grad_mode
     )
     outside = [c for c in counts.values() if c.layer_type in ("residual", "embedding")]
     assert adds == sum(c.ann_acs for c in outside) == sum(c.snn_acs for c in outside) > 0
-    # No float product or function is left inside a block (M5): the SNN's MAC column is zero.
+    # No float product or function is left inside a block (M5): the SNN's MAC column is zero,
+    # but for the float attention the ablation keeps (its own layer type, the same both sides).
     inside = [c for c in counts.values() if in_block(c.layer)]
-    assert inside and not any(c.snn_macs or c.snn_functions for c in inside)
+    floats = [c for c in inside if c.layer_type == "attention_float"]
+    assert inside and not any(c.snn_macs or c.snn_functions for c in inside if c not in floats)
+    assert bool(floats) != spike_attention
+    float_sides = [column_totals({"f": c}) for c in floats]
+    assert all(
+        t[f"snn_{k}"] == t[f"ann_{k}"]
+        for t in float_sides
+        for k in ("macs", "acs", "comparisons", "functions")
+    )
+    assert spike_attention or sum(t["ann_macs"] for t in float_sides) > 0
+
+
+def column_totals(counts: dict, keep=lambda c: True) -> dict[str, int]:
+    """ANN and SNN columns summed over the sites ``keep`` selects."""
+    fields = [f"{side}_{k}" for side in ("ann", "snn") for k in ("macs", "acs", "comparisons")]
+    fields += ["ann_functions", "snn_functions", "sops"]
+    return {f: sum(getattr(c, f) for c in counts.values() if keep(c)) for f in fields}
+
+
+def float_attention_counts(family: str, grad_mode, implementation: str | None = None) -> dict:
+    snn, inputs = calibrated_snn(family, spike_attention=False)
+    if implementation is not None:
+        snn.config._attn_implementation = implementation
+    with count_spikes(snn) as counts, grad_mode():
+        snn(**inputs)
+    return column_totals(counts, lambda c: c.layer_type == "attention_float")
+
+
+@pytest.mark.parametrize(
+    "grad_mode, implementation",
+    [(torch.no_grad, None), (torch.inference_mode, None), (torch.no_grad, "eager")],
+    ids=["sdpa_kernel", "sdpa_whole", "eager"],
+)
+def test_float_attention_costs_its_closed_form_on_both_sides(grad_mode, implementation):
+    """LLaMA: per layer ``QK^T`` and ``PV``, ``B H n n d`` MACs each on the dense map (the op
+    computes masked positions too), plus the softmax (per score an exp, 2 ACs and the
+    normalising MAC; per row ``n - 1`` comparisons and a reciprocal); the SNN does the same."""
+    config = tiny_model("llama").config
+    heads, layers = config.num_attention_heads, config.num_hidden_layers
+    d = config.hidden_size // heads
+    batch, n = tiny_inputs("llama", seed=5)["input_ids"].shape
+    rows = layers * batch * heads * n
+    totals = float_attention_counts("llama", grad_mode, implementation)
+    ann = {
+        "macs": rows * n * (2 * d + 1),
+        "acs": 2 * rows * n,
+        "comparisons": rows * (n - 1),
+        "functions": rows * (n + 1),
+    }
+    assert {k: totals[f"ann_{k}"] for k in ann} == ann
+    assert {k: totals[f"snn_{k}"] for k in ann} == ann and totals["sops"] == 0
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma2", "bert"])
+def test_the_ann_side_does_not_depend_on_whether_attention_spikes(family):
+    """The float attention is priced as the ANN side of the spiking core (Gemma 2: its score
+    soft-cap tanh too; BERT: no causal mask), RoPE folded in both: one model, one ``E_ANN``."""
+    sides = []
+    for spike_attention in (True, False):
+        snn, inputs = calibrated_snn(family, spike_attention)
+        with count_spikes(snn) as counts, torch.inference_mode():
+            snn(**inputs)
+        totals = column_totals(counts)
+        sides.append({k: v for k, v in totals.items() if k.startswith("ann_")})
+    assert sides[0] == sides[1]
 
 
 def test_an_operation_neither_priced_nor_free_stops_the_count():
