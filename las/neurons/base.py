@@ -170,9 +170,18 @@ class SpikingNeuron(nn.Module, ABC):
         return train
 
     def count(self, x: Tensor) -> Tensor:
-        """Exact number of spikes per element (int64, shape of ``x``) from the closed form."""
+        """Exact number of spikes per element (int64, shape of ``x``) from the closed form
+        (fused where :meth:`fused_count` fuses it)."""
         check_finite(x, self.site)
-        return self.closed_form(x, count=True)[1]
+        fused = self.fused_count(x)
+        return self.closed_form(x, count=True)[1] if fused is None else fused
+
+    def fused_count(self, x: Tensor) -> Tensor | None:
+        """The spikes per element as one compiled pass, or None (the default: not fused).
+
+        Subclasses that fuse it return exactly ``closed_form(x, count=True)[1]`` (tested).
+        """
+        return None
 
     def fused_value(self, x: Tensor) -> Tensor | None:
         """The fast-mode output as one compiled pass (``las.neurons.compiled``), or None.

@@ -88,6 +88,35 @@ def _float32_from_bits(exponent: Tensor, fraction: Tensor) -> Tensor:
     return (((exponent + 127) << 23) | fraction).view(torch.float32)
 
 
+def octave_code(x: Tensor, layout: OctaveLayout) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(gate input ``a``, clamped input, segment (int32), code ``q``) of float32 ``x`` on an
+    octave partition: the gate and code of :func:`octave_value` (exact, see there)."""
+    low, high, b, k0, n, K, even = layout
+    a = x.abs() if even else x
+    clamped = a.clamp(low, high)
+    bits = clamped.view(torch.int32)
+    exponent = (bits >> 23) - 127
+    seg = ((exponent - k0) * (1 << b) + ((bits >> (23 - b)) & ((1 << b) - 1))).clamp(0, n - 1)
+    octave = (seg >> b) + k0
+    left = _float32_from_bits(octave, (seg & ((1 << b) - 1)) << (23 - b))
+    scale = _float32_from_bits(K + b - octave, torch.zeros_like(seg))
+    q = torch.floor((clamped - left) * scale).clamp(max=2.0**K - 1)
+    return a, clamped, seg, q
+
+
+def fused_code(
+    x: Tensor, layout: UniformLayout | OctaveLayout, uniform: bool
+) -> tuple[Tensor, Tensor]:
+    """(segment, spikes ``popcount(q)``), both int64, of finite float32 ``x`` on a uniform
+    (:func:`uniform_code`) or octave (:func:`octave_code`) partition: the gate's output and the
+    count of :meth:`HGNeuron.closed_form` (M4, M8), exact; one pass when compiled."""
+    if uniform:
+        _, seg, q = uniform_code(x, *layout)
+    else:
+        _, _, seg, q = octave_code(x, layout)
+    return seg.long(), popcount(q.to(torch.int64))
+
+
 def octave_value(
     x: Tensor, offset64: Tensor, delta64: Tensor, layout: OctaveLayout
 ) -> tuple[Tensor, Tensor]:
@@ -106,16 +135,8 @@ def octave_value(
     q`` runs in float64 and rounds once, as in :func:`uniform_value`. The caller checks
     finiteness first (a NaN would pick an arbitrary, in-range segment).
     """
-    low, high, b, k0, n, K, even = layout
-    a = x.abs() if even else x
-    clamped = a.clamp(low, high)
-    bits = clamped.view(torch.int32)
-    exponent = (bits >> 23) - 127
-    seg = ((exponent - k0) * (1 << b) + ((bits >> (23 - b)) & ((1 << b) - 1))).clamp(0, n - 1)
-    octave = (seg >> b) + k0
-    left = _float32_from_bits(octave, (seg & ((1 << b) - 1)) << (23 - b))
-    scale = _float32_from_bits(K + b - octave, torch.zeros_like(seg))
-    q = torch.floor((clamped - left) * scale).clamp(max=2.0**K - 1)
+    high, even = layout[1], layout[6]
+    a, clamped, seg, q = octave_code(x, layout)
     index = seg.long()
     value = torch.addcmul(offset64[index], delta64[index], q.double())
     outside = (a > high) if even else (clamped != a)
@@ -206,7 +227,24 @@ class HGNeuron(SpikingNeuron):
 
     def segment(self, x: Tensor) -> Tensor:
         """The gate's output (M4): the segment index of each input (int64, shape of ``x``)."""
-        return self._route(x)[0]
+        fused = self._fused_code(x)
+        return self._route(x)[0] if fused is None else fused[0]
+
+    def fused_count(self, x: Tensor) -> Tensor | None:
+        """The spikes per element as one compiled pass (:func:`fused_code`), or None."""
+        fused = self._fused_code(x)
+        return None if fused is None else fused[1]
+
+    def _fused_code(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """(segment, spikes) of float32 ``x`` on a regular layout in one compiled pass, or None
+        (the float64 route runs)."""
+        if x.dtype != torch.float32 or not compiled.wanted(x):
+            return None
+        if (layout := self.uniform_layout()) is not None:
+            return compiled.run("hg_uniform_code", fused_code, x, layout, True)
+        if (layout := self.octave_layout()) is not None:
+            return compiled.run("hg_octave_code", fused_code, x, layout, False)
+        return None
 
     @property
     def bounds(self) -> tuple[float, float]:

@@ -89,13 +89,16 @@ def bit_serial_closed_form(
     return torch.copysign(q * (tau * 2.0**-T), x), code.count(q.long()) if count else None
 
 
-def fused_code_value(x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool) -> Tensor:
-    """The M1 (``out`` None) or M2 closed form value of float32 ``x``; one pass when compiled.
+def fused_code_units(
+    x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool
+) -> tuple[Tensor, Tensor]:
+    """(code ``q``, each element's threshold) of the M1 (``out`` None) or M2 code of float32
+    ``x``, both float32: the body of :func:`fused_code_value` and :func:`fused_code_count`.
 
-    The same operations as :func:`code_units` and :func:`bit_serial_closed_form` in float32,
-    with the float64 re-check of quotients landing on an integer applied branch-free (its
-    products ``q tau`` and ``|x| 2**T`` are exact: 24 x 24 bits in float64). ``dyadic``: every
-    threshold is a power of two, the quotient is exact and the re-check cannot fire.
+    The same operations as :func:`code_units` in float32, with the float64 re-check of quotients
+    landing on an integer applied branch-free (its products ``q tau`` and ``|x| 2**T`` are exact:
+    24 x 24 bits in float64). ``dyadic``: every threshold is a power of two, the quotient is
+    exact and the re-check cannot fire.
     """
     magnitude = x.abs()
     tau = nor if out is None else torch.where(magnitude >= nor, out, nor)
@@ -105,8 +108,23 @@ def fused_code_value(x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic:
         landed = (q == units) & (q > 0)
         over = q.double() * tau.double() > magnitude.double() * 2.0**T
         q = q - (landed & over).to(q.dtype)
-    q = torch.clamp(q, max=2.0**T - 1)
+    return torch.clamp(q, max=2.0**T - 1), tau
+
+
+def fused_code_value(x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool) -> Tensor:
+    """The M1 (``out`` None) or M2 closed form value of float32 ``x`` (:func:`fused_code_units`,
+    then :func:`bit_serial_closed_form`'s value); one pass when compiled."""
+    q, tau = fused_code_units(x, nor, out, T, dyadic)
     return torch.copysign(q * (tau * 2.0**-T), x)
+
+
+def fused_code_count(
+    x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool, code: BitSerialCode
+) -> Tensor:
+    """Spikes per element (int64, shape of ``x``) of the M1 or M2 code of float32 ``x`` in
+    ``code`` (M1, M11): ``code.count`` of :func:`fused_code_units`' exact ``q``, as
+    :func:`bit_serial_closed_form` counts; one pass when compiled (M8's counts)."""
+    return code.count(fused_code_units(x, nor, out, T, dyadic)[0].to(torch.int64))
 
 
 def is_dyadic(*taus: Tensor) -> bool:
@@ -169,13 +187,28 @@ class MTNeuron(SpikingNeuron):
         """(threshold, None) for :func:`fused_code_value` on float32 ``x`` (shape-checked)."""
         return threshold_for(self.tau, x, "tau", torch.float32), None
 
-    def fused_value(self, x: Tensor) -> Tensor | None:
-        """The fast-mode output as one fused pass, for float32 ``x`` and ``T <= 24``; else None."""
+    def fused_code(self, x: Tensor) -> tuple[Tensor, Tensor | None, int, bool] | None:
+        """``(nor, out, bits, dyadic)`` of the fused code of float32 ``x`` with ``T <= 24``
+        (:func:`fused_code_units`), else None (the eager closed form runs)."""
         if x.dtype != torch.float32 or self.T > 24 or not compiled.wanted(x):
             return None
         nor, out = self.fused_thresholds(x)
         dyadic = is_dyadic(nor) if out is None else is_dyadic(nor, out)
-        return compiled.run("mt", fused_code_value, x, nor, out, self.bits, dyadic)
+        return nor, out, self.bits, dyadic
+
+    def fused_value(self, x: Tensor) -> Tensor | None:
+        """The fast-mode output as one fused pass, for float32 ``x`` and ``T <= 24``; else None."""
+        args = self.fused_code(x)
+        return None if args is None else compiled.run("mt", fused_code_value, x, *args)
+
+    def fused_count(self, x: Tensor) -> Tensor | None:
+        """The spikes per element as one fused pass (:func:`fused_code_count`), or None."""
+        args = self.fused_code(x)
+        return (
+            None
+            if args is None
+            else compiled.run("mt_count", fused_code_count, x, *args, self.code)
+        )
 
     def _widen(self, x: Tensor) -> tuple[Tensor, Tensor]:
         wide = x.to(compute_dtype(x, self.T))

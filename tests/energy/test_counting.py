@@ -14,13 +14,14 @@ from torch import nn
 
 from las import ConversionConfig, convert_model
 from las.arch.tiny import BUILDERS, tiny_inputs, tiny_model
+from las.calibration import calibrate_model
 from las.calibration.observe import ObserverFactory
 from las.conversion.build import build_spiking
 from las.conversion.factory import FloatNonlinearity
 from las.energy import count_spikes
 from las.errors import NonFiniteActivationError
 from las.fitting import fit_hg_neuron
-from las.neurons import HGNeuron, MTNeuron, OATNeuron
+from las.neurons import HGNeuron, MTNeuron, OATNeuron, compiled
 from las.ops import SpikingAttentionCore, SpikingLayerNorm, SpikingOp, set_mode
 from tests.energy.helpers import ACTIVATION_CODES, INPUT_CODES, hand_linear, popcount
 from tests.neurons.test_codes import textbook_naf
@@ -269,6 +270,30 @@ def test_counts_equal_the_simulated_trains(tiny_llama):
         _, fired = zip(*neuron.simulate(x), strict=True)
         train_spikes = int(sum(f.sum() for f in fired))
         assert counts[f"model.layers.1.self_attn.las_core.{role}"].spikes == train_spikes > 0
+
+
+@pytest.mark.parametrize("family", ["llama", "bert"])
+def test_fused_counts_equal_the_eager_closed_forms(family, tiny_llama, monkeypatch):
+    """Every site's counts with the compiled counts of MT, OAT and HG neurons (forced on every
+    tensor) equal those of the eager closed forms (fusion off), on two families."""
+    if family == "llama":
+        model, calibration = tiny_llama
+    else:
+        model = tiny_model(family)
+        calibration, _ = calibrate_model(model, [tiny_inputs(family, seed=s) for s in range(4)])
+    snn = convert_model(model, calibration)
+    inputs = tiny_inputs(family, seed=5)
+
+    def counted(fused: bool) -> dict:
+        monkeypatch.setattr(compiled, "ENABLED", fused)
+        monkeypatch.setattr(compiled, "MIN_ELEMENTS", 0)
+        with count_spikes(snn) as counts, torch.no_grad():
+            snn(**inputs)
+        return counts
+
+    eager = counted(False)
+    assert sum(c.spikes for c in eager.values()) > 0
+    assert counted(True) == eager
 
 
 def test_float_head_and_float_nonlinearities_cost_macs(tiny_llama):

@@ -106,3 +106,53 @@ def test_octave_layout_only_where_float32_fields_are_exact():
     assert fit_hg_neuron("exp", -8.0, 0.0)[0].octave_layout() is None  # uniform partition
     tiny = fit_hg_neuron("reciprocal", 2.0**-140, 2.0**-120)[0]  # subnormal float32 inputs
     assert tiny.octave_layout() is None
+
+
+def eager_count(neuron, x):
+    """The eager closed form's spikes per element (fusion switched off)."""
+    enabled, compiled.ENABLED = compiled.ENABLED, False
+    try:
+        assert neuron.fused_count(x) is None
+        return neuron.closed_form(x, count=True)[1]
+    finally:
+        compiled.ENABLED = enabled
+
+
+@pytest.mark.parametrize(("code", "bits"), [("binary", None), ("binary", 9), ("naf", None)])
+@pytest.mark.parametrize("tau", [0.5, "channels"])
+def test_fused_mt_and_oat_counts_equal_the_closed_form(code, bits, tau):
+    gen = torch.Generator().manual_seed(4)
+    tau = torch.rand(SHAPE[1], generator=gen) + 0.3 if tau == "channels" else torch.tensor(tau)
+    mt = MTNeuron(tau, T=16, code=code, bits=bits)
+    oat = OATNeuron(tau, tau * 7.3, T=16, code=code, bits=bits)
+    x = torch.cat([hard_inputs(mt.tau, 16, gen), hard_inputs(oat.theta_out, 16, gen)])
+    for neuron in (mt, oat):
+        want = eager_count(neuron, x)
+        assert want.dtype == torch.int64 and int(want.sum()) > 0
+        assert torch.equal(neuron.fused_count(x), want)
+        assert torch.equal(neuron.count(x), want)
+    assert mt.fused_count(x.double()) is None and mt.fused_count(x[:2]) is None  # eager there
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [("silu", -8, 8), ("exp", -12.5, 0), ("square", 2.0**-12, 2.0**6), ("rsqrt", 2.0**-16, 8)],
+)
+def test_fused_hg_counts_and_segments_equal_the_closed_form(name, low, high):
+    neuron = fit_hg_neuron(name, low, high)[0]
+    gen = torch.Generator().manual_seed(5)
+    x = torch.rand(16, 2048, generator=gen) * (high - low) * 1.4 + low - 0.2 * (high - low)
+    edges = neuron.edges.float()
+    x[0, : edges.numel()] = edges
+    x[1, : edges.numel()] = torch.nextafter(edges, torch.tensor(-1e9))
+    x[2, :4] = torch.tensor([0.0, -0.0, -1e-30, 1e-40])
+    assert neuron.fused_count(x) is not None  # a regular layout: fused
+    want = eager_count(neuron, x)
+    assert int(want.sum()) > 0
+    assert torch.equal(neuron.count(x), want)
+    enabled, compiled.ENABLED = compiled.ENABLED, False
+    try:
+        segments = neuron.segment(x)
+    finally:
+        compiled.ENABLED = enabled
+    assert torch.equal(neuron.segment(x), segments)

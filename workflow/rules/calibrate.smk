@@ -13,6 +13,8 @@ rule calibrate:
         record="results/{experiment}/{model}/calibrate/{calibration}/metrics.json",
     log:
         "logs/calibrate/{experiment}/{model}/{calibration}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/calibrate/{model}/{calibration}.tsv"
     conda:
         "../../environment.yml"
     resources:

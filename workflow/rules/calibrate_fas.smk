@@ -15,6 +15,8 @@ rule calibrate_fas:
         record="results/{experiment}/{model}/calibrate_fas/T{T}/metrics.json",
     log:
         "logs/calibrate_fas/{experiment}/{model}/T{T}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/calibrate_fas/{model}/T{T}.tsv"
     conda:
         "../../environment.yml"
     resources:

@@ -10,6 +10,8 @@ rule collect:
         record="results/{experiment}/{model}/collect/metrics.json",
     log:
         "logs/collect/{experiment}/{model}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/collect/{model}.tsv"
     conda:
         "../../environment.yml"
     resources:

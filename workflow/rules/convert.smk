@@ -17,6 +17,8 @@ rule convert:
         record="results/{experiment}/{model}/convert/{calibration}/{ablation}/metrics.json",
     log:
         "logs/convert/{experiment}/{model}/{calibration}/{ablation}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/convert/{model}/{calibration}/{ablation}.tsv"
     wildcard_constraints:
         calibration=r"mse(_\w+)?|quantile|fixed",
     conda:
@@ -49,6 +51,8 @@ rule convert_baseline:
         record="results/{experiment}/{model}/convert/{method}/T{T}/metrics.json",
     log:
         "logs/convert/{experiment}/{model}/{method}/T{T}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/convert/{model}/{method}/T{T}.tsv"
     wildcard_constraints:
         method="fas|naive",
     conda:

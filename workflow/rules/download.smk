@@ -6,6 +6,8 @@ rule download:
         record="results/{experiment}/{model}/download/metrics.json",
     log:
         "logs/download/{experiment}/{model}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/download/{model}.tsv"
     conda:
         "../../environment.yml"
     resources:

@@ -10,6 +10,8 @@ rule evaluate:
         record="results/{experiment}/{model}/evaluate/{calibration}/{ablation}/metrics.json",
     log:
         "logs/evaluate/{experiment}/{model}/{calibration}/{ablation}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/evaluate/{model}/{calibration}/{ablation}.tsv"
     conda:
         "../../environment.yml"
     resources:

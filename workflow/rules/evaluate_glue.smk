@@ -7,6 +7,8 @@ rule evaluate_glue:
         record="results/{experiment}/{model}/evaluate_glue/{calibration}/{ablation}/{glue}/metrics.json",
     log:
         "logs/evaluate_glue/{experiment}/{model}/{calibration}/{ablation}/{glue}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/evaluate_glue/{model}/{calibration}/{ablation}/{glue}.tsv"
     conda:
         "../../environment.yml"
     resources:

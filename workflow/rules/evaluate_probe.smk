@@ -7,6 +7,8 @@ rule evaluate_probe:
         record="results/{experiment}/{model}/evaluate_probe/{calibration}/{ablation}/metrics.json",
     log:
         "logs/evaluate_probe/{experiment}/{model}/{calibration}/{ablation}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/evaluate_probe/{model}/{calibration}/{ablation}.tsv"
     conda:
         "../../environment.yml"
     resources:

@@ -11,6 +11,8 @@ rule evaluate_tasks:
         record="results/{experiment}/{model}/evaluate_tasks/{method}/{variant}/{task}/metrics.json",
     log:
         "logs/evaluate_tasks/{experiment}/{model}/{method}/{variant}/{task}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/evaluate_tasks/{model}/{method}/{variant}/{task}.tsv"
     conda:
         "../../environment.yml"
     resources:

@@ -14,6 +14,8 @@ rule evaluate_vlm_tasks:
         record="results/{experiment}/{model}/evaluate_vlm_tasks/{method}/{task}/metrics.json",
     log:
         "logs/evaluate_vlm_tasks/{experiment}/{model}/{method}/{task}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/evaluate_vlm_tasks/{model}/{method}/{task}.tsv"
     conda:
         "../../environment.yml"
     resources:

@@ -6,6 +6,8 @@ rule evaluate_vqa:
         record="results/{experiment}/tiny_{vlm}/evaluate_vqa/metrics.json",
     log:
         "logs/evaluate_vqa/{experiment}/{vlm}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/evaluate_vqa/{vlm}.tsv"
     conda:
         "../../environment.yml"
     resources:

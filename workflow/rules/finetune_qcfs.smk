@@ -14,6 +14,8 @@ rule finetune_qcfs:
         record="results/{experiment}/{model}/finetune_qcfs/metrics.json",
     log:
         "logs/finetune_qcfs/{experiment}/{model}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/finetune_qcfs/{model}.tsv"
     conda:
         "../../environment.yml"
     resources:

@@ -9,6 +9,8 @@ rule fit_hg:
         record="results/{experiment}/{model}/fit_hg/metrics.json",
     log:
         "logs/fit_hg/{experiment}/{model}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/fit_hg/{model}.tsv"
     conda:
         "../../environment.yml"
     resources:

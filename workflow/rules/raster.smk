@@ -9,6 +9,8 @@ rule raster:
         record="results/{experiment}/{model}/raster/mse/full/metrics.json",
     log:
         "logs/raster/{experiment}/{model}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/raster/{model}.tsv"
     conda:
         "../../environment.yml"
     resources:

@@ -14,6 +14,8 @@ rule tables:
         report_tables(),
     log:
         f"logs/tables/{config['experiment']}.log",
+    benchmark:
+        f"results/{config['experiment']}/benchmarks/tables.tsv"
     conda:
         "../../environment.yml"
     resources:
@@ -43,6 +45,8 @@ rule figures:
         figure_names(),
     log:
         f"logs/figures/{config['experiment']}.log",
+    benchmark:
+        f"results/{config['experiment']}/benchmarks/figures.tsv"
     conda:
         "../../environment.yml"
     resources:
