@@ -85,11 +85,13 @@ def code_row_max(
 
 
 def row_max(score: nn.Module, scores: Tensor, keep: Tensor | None) -> Tensor | None:
-    """The fast-mode spiking row max (M13) of float32 ``scores`` in one fused pass, or None.
+    """The fast-mode spiking row max (M13) of float32 ``scores`` in fused passes, or None.
 
     None (the caller runs the generic path, which calls the neuron: its hooks, its error naming
     the site for a non-finite score) unless ``score`` is an unobserved binary MT neuron with
-    one threshold and ``T <= 24`` on a large float32 map, and every score is finite.
+    one threshold and ``T <= 24`` on a large float32 map, and every score is finite. The map is
+    read in blocks of query rows, each up to its last kept key (:func:`key_extents`): a maximum
+    rounds nothing, so leaving out keys masked in every row of a block changes no row's value.
     """
     if not (
         type(score) is MTNeuron
@@ -101,8 +103,62 @@ def row_max(score: nn.Module, scores: Tensor, keep: Tensor | None) -> Tensor | N
     ):
         return None
     tau = score.tau.to(device=scores.device, dtype=scores.dtype)
-    top, sums = compiled.run("row_max", code_row_max, scores, keep, tau, score.bits, is_dyadic(tau))
-    return top if bool(torch.isfinite(sums).all()) else None
+    dyadic = is_dyadic(tau)
+    extents = key_extents(keep, scores.shape[-2], scores.shape[-1])
+    if not finite_if_skipped(scores, extents):
+        return None
+    tops, finite = [], True
+    for start, stop, keys in extents:
+        block = scores[..., start:stop, :keys]
+        top, sums = compiled.run(
+            "row_max", code_row_max, block, _block(keep, start, stop, keys), tau, score.bits, dyadic
+        )
+        tops.append(top)
+        finite = finite and bool(torch.isfinite(sums).all())
+    return torch.cat(tops, -2) if finite else None
+
+
+#: Query rows per block of the map's element-wise passes (:func:`key_extents`).
+ROW_BLOCK = 256
+
+
+def key_extents(keep: Tensor | None, n_q: int, n_k: int) -> list[tuple[int, int, int]]:
+    """``(first row, row end, key end)`` per block of ``ROW_BLOCK`` query rows of the map.
+
+    Every key at or beyond a block's key end is masked (``keep`` False) in every row of the
+    block and every batch and head ``keep`` broadcasts over: for a causal mask the block's last
+    row plus one. A masked key has no synapse (M5): its gated score enters the exp as 0 and its
+    gated exp and probability are 0, so the passes leave such keys out and the caller's
+    zero-filled maps hold those zeros. One extent covering the map without a mask.
+    """
+    if keep is None or keep.shape[-1] != n_k:
+        return [(0, n_q, n_k)]
+    columns = torch.arange(1, n_k + 1, device=keep.device, dtype=torch.int32)
+    last = torch.where(keep, columns, 0).amax(-1).reshape(-1, keep.shape[-2]).amax(0)
+    last = last.expand(n_q)  # a mask shared by all query rows broadcasts here
+    starts = range(0, n_q, ROW_BLOCK)
+    ends = [int(last[s : s + ROW_BLOCK].max()) for s in starts]
+    # at least one key per block: a block of fully masked rows then takes the general case
+    return [(s, min(s + ROW_BLOCK, n_q), max(e, 1)) for s, e in zip(starts, ends, strict=True)]
+
+
+def finite_if_skipped(scores: Tensor, extents: list[tuple[int, int, int]]) -> bool:
+    """Whether the map is finite where the blocked passes leave keys out (True if none is left
+    out): a non-finite masked score sends the caller to the generic path, which raises the
+    error naming the site exactly as before. One reduction (an overflowing sum of finite
+    scores also gives False: the generic path then runs, with the same result)."""
+    if all(keys == scores.shape[-1] for _, _, keys in extents):
+        return True
+    return bool(torch.isfinite(scores.sum()))
+
+
+def _block(keep: Tensor | None, start: int, stop: int, keys: int) -> Tensor | None:
+    """The part of ``keep`` (broadcastable to the map) for query rows ``start:stop`` and the
+    first ``keys`` keys."""
+    if keep is None:
+        return None
+    rows = slice(start, stop) if keep.shape[-2] != 1 else slice(None)
+    return keep[..., rows, :keys]
 
 
 def observed(*modules: nn.Module) -> bool:
@@ -144,10 +200,33 @@ def attention_softmax(
     ``reference``: the row offsets ``[..., 1]`` (:func:`las.ops.functional.softmax_reference`).
     Returns None when a non-finite value appears (the caller then runs the generic path, which
     raises the error naming the site). ``fuse=False`` runs the same passes eagerly (tests).
+
+    The two element-wise passes run per block of query rows up to the block's last kept key
+    (:func:`key_extents`; a causal map: about half of it); the keys left out are masked in the
+    whole block, where the generic path's gated exp and probabilities are exactly 0 (the zeros
+    of the maps here). The row sums run on the whole zero-filled map, as in the generic path,
+    so every value is the generic path's bit for bit. A left-out key's gated exp input is 0: it
+    counts as clamped exactly when the exp's range excludes 0, as in the generic path.
     """
     run = compiled.run if fuse else (lambda _name, fn, *args: fn(*args))
     tables = (exp._offset64, exp._delta64, exp.uniform_layout())
-    e, outside = run("exp", exp_map, scores, keep, reference, *tables)
+    extents = key_extents(keep, scores.shape[-2], scores.shape[-1])
+    if not finite_if_skipped(scores, extents):
+        return None
+    e = scores.new_zeros(scores.shape)
+    outside = torch.zeros((), dtype=torch.int64, device=scores.device)
+    for start, stop, keys in extents:
+        rows = slice(start, stop)
+        block, block_outside = run(
+            "exp",
+            exp_map,
+            scores[..., rows, :keys],
+            _block(keep, start, stop, keys),
+            reference[..., rows, :],
+            *tables,
+        )
+        e[..., rows, :keys] = block
+        outside += block_outside
     total = e.sum(-1, keepdim=True)
     if not bool(torch.isfinite(total).all()):
         return None
@@ -156,6 +235,22 @@ def attention_softmax(
     inverse = reciprocal(total)
     tau = probability.tau.to(device=scores.device, dtype=scores.dtype)
     dyadic = is_dyadic(tau)
+    low, high = exp.bounds
+    if not low <= 0.0 <= high:
+        computed = sum((stop - start) * keys for start, stop, keys in extents)
+        outside += (scores.shape[-2] * scores.shape[-1] - computed) * (scores[..., 0, 0].numel())
     exp.n_clamped += outside
     # e and the inverse are finite (checked; HG outputs are), so p is: no check needed
-    return run("probability", probability_code, e, inverse, tau, probability.T, dyadic)
+    p = scores.new_zeros(scores.shape)
+    for start, stop, keys in extents:
+        rows = slice(start, stop)
+        p[..., rows, :keys] = run(
+            "probability",
+            probability_code,
+            e[..., rows, :keys],
+            inverse[..., rows, :],
+            tau,
+            probability.T,
+            dyadic,
+        )
+    return p

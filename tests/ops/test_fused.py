@@ -76,7 +76,12 @@ def masks(n: int):
 @pytest.mark.parametrize("offset", ["max", "first"])
 @pytest.mark.parametrize("mask", ["none", "causal", "padded"])
 @pytest.mark.parametrize("tau", [1.0, 0.7])
-def test_fused_passes_equal_the_generic_path(offset, mask, tau):
+@pytest.mark.parametrize("block", [256, 5])
+@pytest.mark.parametrize("zero_in_range", [True, False])
+def test_fused_passes_equal_the_generic_path(offset, mask, tau, block, zero_in_range, monkeypatch):
+    """Blocks of 5 query rows leave out the causally masked keys (uneven last block, fully
+    masked rows); an exp range without 0 makes every masked key a clamped input."""
+    monkeypatch.setattr(fused, "ROW_BLOCK", block)
     gen = torch.Generator().manual_seed(1)
     n = 24
     scores = torch.randn(2, 3, n, n, generator=gen) * 4
@@ -84,6 +89,9 @@ def test_fused_passes_equal_the_generic_path(offset, mask, tau):
     keep = masks(n)[mask]
     neurons = softmax_neurons(scores)
     neurons["probability"] = MTNeuron(tau)
+    if not zero_in_range:
+        low = float(neurons["exp"].bounds[0])
+        neurons["exp"] = fit_hg_neuron("exp", low, -0.5)[0]
     want = generic(scores, neurons, offset, keep)
     clamped = int(neurons["exp"].n_clamped)
     neurons["exp"].reset()
@@ -92,7 +100,9 @@ def test_fused_passes_equal_the_generic_path(offset, mask, tau):
     assert int(neurons["exp"].n_clamped) == clamped
 
 
-def test_compiled_softmax_equals_the_generic_path():
+@pytest.mark.parametrize("block", [256, 100])
+def test_compiled_softmax_equals_the_generic_path(block, monkeypatch):
+    monkeypatch.setattr(fused, "ROW_BLOCK", block)
     gen = torch.Generator().manual_seed(2)
     n = 384  # 2 x 2 x 384 x 384 elements: above COMPILE_MIN_ELEMENTS
     scores = torch.randn(2, 2, n, n, generator=gen) * 3
@@ -118,7 +128,9 @@ def generic_row_max(score, scores, keep):
 
 @pytest.mark.parametrize("mask", ["none", "causal", "padded"])
 @pytest.mark.parametrize("tau", [9.0, 8.7])
-def test_fused_row_max_is_the_generic_row_max(mask, tau, monkeypatch):
+@pytest.mark.parametrize("block", [256, 5])
+def test_fused_row_max_is_the_generic_row_max(mask, tau, block, monkeypatch):
+    monkeypatch.setattr(fused, "ROW_BLOCK", block)
     gen = torch.Generator().manual_seed(3)
     n = 24
     scores = torch.randn(2, 3, n, n, generator=gen) * 4
@@ -147,6 +159,39 @@ def test_fused_row_max_declines_non_finite_and_observed_scores(monkeypatch):
     handle = score.register_forward_hook(lambda *_: None)
     assert fused.row_max(score, scores.nan_to_num(posinf=1.0), None) is None
     handle.remove()
+
+
+def test_key_extents_leave_out_only_keys_masked_in_the_whole_block(monkeypatch):
+    monkeypatch.setattr(fused, "ROW_BLOCK", 5)
+    n = 12
+    causal = masks(n)["causal"]
+    assert fused.key_extents(causal, n, n) == [(0, 5, 5), (5, 10, 10), (10, 12, 12)]
+    assert fused.key_extents(None, n, n) == [(0, n, n)]
+    padded = masks(n)["padded"]  # batch 0 causal, batch 1 without its first keys and rows
+    assert fused.key_extents(padded, n, n) == [(0, 5, 5), (5, 10, 10), (10, 12, 12)]
+    rows_masked = torch.zeros(1, 1, n, n, dtype=torch.bool)
+    rows_masked[..., 7:, :3] = True  # rows 0..6 attend nowhere: one (masked) key is kept
+    assert fused.key_extents(rows_masked, n, n) == [(0, 5, 1), (5, 10, 3), (10, 12, 3)]
+    shared = torch.ones(2, 1, 1, n, dtype=torch.bool)  # one padding row for all queries
+    shared[0, ..., 9:] = False
+    shared[1, ..., 8:] = False
+    assert fused.key_extents(shared, n, n) == [(0, 5, 9), (5, 10, 9), (10, 12, 9)]
+
+
+@pytest.mark.parametrize("where", ["kept", "masked"])
+def test_non_finite_masked_scores_still_take_the_generic_path(where, monkeypatch):
+    """A left-out key's non-finite score is still seen: the generic path raises, as before."""
+    monkeypatch.setattr(fused, "ROW_BLOCK", 4)
+    monkeypatch.setattr(fused, "COMPILE_MIN_ELEMENTS", 1)
+    n = 16
+    scores = torch.randn(1, 1, n, n)
+    neurons = softmax_neurons(scores)
+    scores[0, 0, 1, 9 if where == "masked" else 0] = float("inf")
+    keep = masks(n)["causal"]
+    assert fused_softmax(scores, neurons, "first", keep) is None
+    assert fused.row_max(neurons["score"], scores, keep) is None
+    with pytest.raises(NonFiniteActivationError):
+        generic(scores, neurons, "first", keep)
 
 
 def test_non_finite_scores_take_the_generic_path_and_raise():
