@@ -14,7 +14,9 @@ calibration batches of a causal LM, minimising the total energy subject to a fid
    gradient at the site of the log-likelihood of tokens *sampled from the ANN* (so ``E[g] = 0``
    and ``E[g g'] = F``). Hence ``c_j = (sum_i g_i**2 tau_i**2 / 12 + sum_rows (sum_i g_i s_i
    tau_i)**2 / 4) / (2 tokens)``: the independent part of the errors plus their common
-   shrinkage towards zero, from one backward pass of the float model per batch.
+   shrinkage towards zero, from one backward pass of the float model per batch. A rounded code
+   (``ConversionConfig.rounding = nearest``: error about uniform on ``[-1/2, 1/2)`` units, mean
+   0) has the independent part only.
 3. **Lagrangian**: for a multiplier ``lam`` each site takes ``argmin_b E_j(b) + lam D_j(b)``. The
    ``lam`` at which some choice changes order the allocations from uniform ``T`` (``lam`` large)
    to the cheapest candidates (``lam = 0``); a bisection along that path, each step *measuring*
@@ -240,10 +242,12 @@ def _accumulate(
     grads = torch.autograd.grad(loss, [y for _, y in probes.taken], allow_unused=True)
     for (site, y), g in zip(probes.taken, grads, strict=True):
         if g is not None and site in neurons.calibration.thresholds:
-            x = y.detach()
-            scaled = (g * neurons(site, OAT).threshold(x, x.abs())).double()
-            common = (scaled * x.sign()).reshape(x.shape[0], -1).sum(1)
-            total[site] += float(scaled.square().sum() / 12 + common.square().sum() / 4)
+            x, neuron = y.detach(), neurons(site, OAT)
+            scaled = (g * neuron.threshold(x, x.abs())).double()
+            total[site] += float(scaled.square().sum() / 12)
+            if neuron.rounding == "floor":  # a rounded code has no common shrinkage
+                common = (scaled * x.sign()).reshape(x.shape[0], -1).sum(1)
+                total[site] += float(common.square().sum() / 4)
     return int(ref.keep.sum())
 
 

@@ -10,6 +10,7 @@ from las.config import Bool, PositiveFloat, typed
 from las.modes import Mode, ModeField
 from las.neurons.base import MAX_T
 from las.neurons.codes import CodeName
+from las.neurons.mt import Rounding
 from las.ops.functional import SoftmaxOffset
 
 Steps = Annotated[int, Field(strict=True, ge=1, le=MAX_T)]
@@ -33,6 +34,10 @@ class ConversionConfig:
         softmax_offset: ``max`` (the row max, found spike-driven on MT-encoded scores, M13) or
             ``first`` (first score, the "data offset").
         convert_head: also put an OAT neuron before the output head (``lm_head``).
+        rounding: how OAT neurons round their codes: ``floor`` (M1, truncation) or ``nearest``
+            (an initial potential of half the smallest spike, :class:`las.neurons.MTNeuron`:
+            the same thresholds and trains, the code's error centred on 0). Attention
+            probabilities and scores (plain MT) keep ``floor``.
     """
 
     T: Steps = 16
@@ -44,3 +49,4 @@ class ConversionConfig:
     threshold_scale: PositiveFloat = 1.0
     softmax_offset: SoftmaxOffset = "max"
     convert_head: Bool = True
+    rounding: Rounding = "floor"

@@ -84,7 +84,7 @@ class CalibratedFactory:
                 "allocation was made for a larger T; rerun the allocation for this one"
             )
         if cfg.oat and role.kind is Kind.OAT:
-            return OATNeuron(nor, out, cfg.T, site=site, mode=cfg.mode, code=cfg.code, bits=bits)
+            return OATNeuron(nor, out, cfg.T, site, cfg.mode, cfg.code, bits, rounding=cfg.rounding)
         if role.kind is Kind.SCORE:
             # MT at theta_out, one threshold per site for the row max, and always the binary
             # code: M13 compares MSB-first bits (a signed digit could not eliminate a candidate);

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from torch import Tensor
@@ -20,6 +20,10 @@ from las.neurons.base import (
 )
 from las.neurons.codes import BINARY, BitSerialCode, CodeName, code_named
 
+#: How an MT code rounds ``|x| 2**B / tau`` (:class:`MTNeuron` ``rounding``).
+Rounding = Literal["floor", "nearest"]
+ROUNDINGS = get_args(Rounding)
+
 
 class BitSerialState(NamedTuple):
     """Simulation state of a bit-serial encoder: membrane potential in units of ``tau / 2**T``.
@@ -34,15 +38,24 @@ class BitSerialState(NamedTuple):
     tau: Tensor
 
 
-def code_units(magnitude: Tensor, tau: Tensor, T: int) -> Tensor:
-    """The T-bit code ``q = min(floor(|x| 2**T / tau), 2**T - 1)`` of M1, in ``magnitude``'s dtype.
+def code_units(magnitude: Tensor, tau: Tensor, T: int, nearest: bool = False) -> Tensor:
+    """The T-bit code ``q = min(floor(|x| 2**T / tau), 2**T - 1)`` of M1, in ``magnitude``'s dtype;
+    with ``nearest``, ``q = min(floor(|x| 2**T / tau + 1/2), 2**T - 1)`` (round half up).
 
     ``q`` is ``v(1)`` of M1 in units of ``tau / 2**T``, floored. A rounded float32 quotient can
     land exactly on the integer just above a true quotient; those elements (``q == u``, rare) are
     re-checked with the exact float64 product ``q tau`` (24 x 24 bits) and decremented, so float32
     codes equal the true floor. float64 codes are the floor of the correctly rounded quotient.
+    ``nearest`` is the same train with a membrane that starts half a unit up (``v(1) = a + tau
+    2**-(T+1)``): its float32 codes are corrected both ways by the exact float64 comparisons of
+    :func:`nearest_correction`.
     """
     units = magnitude * 2.0**T / tau
+    if nearest:
+        q = torch.floor(units + 0.5)
+        if magnitude.dtype != torch.float64:
+            q = q + nearest_correction(q, magnitude, tau, T)
+        return torch.clamp(q, max=2.0**T - 1)
     q = torch.floor(units)
     if magnitude.dtype != torch.float64:
         landed = torch.nonzero((q == units) & (q > 0), as_tuple=True)
@@ -51,6 +64,18 @@ def code_units(magnitude: Tensor, tau: Tensor, T: int) -> Tensor:
             over = q[landed].double() * taus > magnitude[landed].double() * 2.0**T
             q.index_put_(landed, -over.to(q.dtype), accumulate=True)
     return torch.clamp(q, max=2.0**T - 1)
+
+
+def nearest_correction(q: Tensor, magnitude: Tensor, tau: Tensor, T: int) -> Tensor:
+    """-1, 0 or +1 per element: what makes float32 ``q`` the exact ``floor(|x| 2**T / tau + 1/2)``.
+
+    ``q`` is right when ``(2q - 1) tau <= 2 |x| 2**T < (2q + 1) tau``; both sides are exact in
+    float64 (a 25-bit integer times a 24-bit threshold; a power-of-two scaling of ``|x|``).
+    """
+    two_q, taus, twice = 2 * q.double(), tau.double(), magnitude.double() * 2.0 ** (T + 1)
+    low = (two_q - 1) * taus > twice
+    high = (two_q + 1) * taus <= twice
+    return (high.to(q.dtype) - low.to(q.dtype)).to(q.dtype)
 
 
 def bit_step(
@@ -78,19 +103,21 @@ def bit_serial_closed_form(
     T: int,
     code: BitSerialCode = BINARY,
     count: bool = False,
+    nearest: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """M1 closed form ``(sign(x) q tau / 2**T, code.count(q) if count)`` in the dtype of x, |x|,
     tau: the value is the code's ``q`` whatever its digits (M11); the count is ``popcount(q)``
-    for the binary code, the non-zero NAF digits for ``naf``.
+    for the binary code, the non-zero NAF digits for ``naf``; ``nearest``: ``q`` rounded
+    (:func:`code_units`).
 
     ``tau / 2**T`` is exact (a power-of-two scaling), so the value is one rounding of ``q tau``.
     """
-    q = code_units(magnitude, tau, T)
+    q = code_units(magnitude, tau, T, nearest)
     return torch.copysign(q * (tau * 2.0**-T), x), code.count(q.long()) if count else None
 
 
 def fused_code_units(
-    x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool
+    x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool, nearest: bool = False
 ) -> tuple[Tensor, Tensor]:
     """(code ``q``, each element's threshold) of the M1 (``out`` None) or M2 code of float32
     ``x``, both float32: the body of :func:`fused_code_value` and :func:`fused_code_count`.
@@ -98,11 +125,15 @@ def fused_code_units(
     The same operations as :func:`code_units` in float32, with the float64 re-check of quotients
     landing on an integer applied branch-free (its products ``q tau`` and ``|x| 2**T`` are exact:
     24 x 24 bits in float64). ``dyadic``: every threshold is a power of two, the quotient is
-    exact and the re-check cannot fire.
+    exact and the re-check cannot fire. ``nearest``: the rounded code, corrected by
+    :func:`nearest_correction`.
     """
     magnitude = x.abs()
     tau = nor if out is None else torch.where(magnitude >= nor, out, nor)
     units = magnitude * 2.0**T / tau
+    if nearest:
+        q = torch.floor(units + 0.5)
+        return torch.clamp(q + nearest_correction(q, magnitude, tau, T), max=2.0**T - 1), tau
     q = torch.floor(units)
     if not dyadic:
         landed = (q == units) & (q > 0)
@@ -111,20 +142,28 @@ def fused_code_units(
     return torch.clamp(q, max=2.0**T - 1), tau
 
 
-def fused_code_value(x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool) -> Tensor:
+def fused_code_value(
+    x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool, nearest: bool = False
+) -> Tensor:
     """The M1 (``out`` None) or M2 closed form value of float32 ``x`` (:func:`fused_code_units`,
     then :func:`bit_serial_closed_form`'s value); one pass when compiled."""
-    q, tau = fused_code_units(x, nor, out, T, dyadic)
+    q, tau = fused_code_units(x, nor, out, T, dyadic, nearest)
     return torch.copysign(q * (tau * 2.0**-T), x)
 
 
 def fused_code_count(
-    x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool, code: BitSerialCode
+    x: Tensor,
+    nor: Tensor,
+    out: Tensor | None,
+    T: int,
+    dyadic: bool,
+    nearest: bool,
+    code: BitSerialCode,
 ) -> Tensor:
     """Spikes per element (int64, shape of ``x``) of the M1 or M2 code of float32 ``x`` in
     ``code`` (M1, M11): ``code.count`` of :func:`fused_code_units`' exact ``q``, as
     :func:`bit_serial_closed_form` counts; one pass when compiled (M8's counts)."""
-    return code.count(fused_code_units(x, nor, out, T, dyadic)[0].to(torch.int64))
+    return code.count(fused_code_units(x, nor, out, T, dyadic, nearest)[0].to(torch.int64))
 
 
 def is_dyadic(*taus: Tensor) -> bool:
@@ -149,6 +188,11 @@ class MTNeuron(SpikingNeuron):
             and its train the T-step train of ``q_B * 2**(T - B)``: the first ``B`` steps carry
             ``q_B``'s digits, the last ``T - B`` are silent, so the train keeps the model's
             length and every operator is unchanged.
+        rounding: ``floor`` (M1: ``v(1) = a``, the code truncates, every element's error has
+            mean ``-tau 2**-(B+1)`` towards zero) or ``nearest`` (``v(1) = a + tau 2**-(B+1)``,
+            an initial potential of half the smallest spike: ``q`` is ``|x| 2**B / tau``
+            rounded half up, the error has mean about 0). The same train, steps and counts of
+            the rounded ``q``; the value is ``sign(x) q tau / 2**B`` for either.
 
     ``neuron(x)`` returns ``sign(x) * q * tau / 2**B`` with ``q = min(floor(|x| 2**B / tau),
     2**B - 1)`` for either code, computed in :func:`las.neurons.base.compute_dtype` and cast to
@@ -166,11 +210,15 @@ class MTNeuron(SpikingNeuron):
         mode: Mode | str = Mode.FAST,
         code: CodeName | BitSerialCode = "binary",
         bits: int | None = None,
+        rounding: Rounding = "floor",
     ) -> None:
         super().__init__(T, site, mode)
         self.bits = T if bits is None else check_steps(bits, "bits")
         if self.bits > T:
             raise ValueError(f"bits must be <= T = {T} (a T-step train), got {bits}")
+        if rounding not in ROUNDINGS:
+            raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+        self.rounding = rounding
         self.code = code_named(code)
         self.first_step = self.code.first_step
         self.register_buffer("tau", as_threshold(tau, "tau"))
@@ -187,14 +235,14 @@ class MTNeuron(SpikingNeuron):
         """(threshold, None) for :func:`fused_code_value` on float32 ``x`` (shape-checked)."""
         return threshold_for(self.tau, x, "tau", torch.float32), None
 
-    def fused_code(self, x: Tensor) -> tuple[Tensor, Tensor | None, int, bool] | None:
-        """``(nor, out, bits, dyadic)`` of the fused code of float32 ``x`` with ``T <= 24``
+    def fused_code(self, x: Tensor) -> tuple[Tensor, Tensor | None, int, bool, bool] | None:
+        """``(nor, out, bits, dyadic, nearest)`` of the fused code of float32 ``x`` with ``T <= 24``
         (:func:`fused_code_units`), else None (the eager closed form runs)."""
         if x.dtype != torch.float32 or self.T > 24 or not compiled.wanted(x):
             return None
         nor, out = self.fused_thresholds(x)
         dyadic = is_dyadic(nor) if out is None else is_dyadic(nor, out)
-        return nor, out, self.bits, dyadic
+        return nor, out, self.bits, dyadic, self.rounding == "nearest"
 
     def fused_value(self, x: Tensor) -> Tensor | None:
         """The fast-mode output as one fused pass, for float32 ``x`` and ``T <= 24``; else None."""
@@ -217,7 +265,8 @@ class MTNeuron(SpikingNeuron):
     def init_state(self, x: Tensor) -> BitSerialState:
         wide, magnitude = self._widen(x)
         tau = self.threshold(x, magnitude).expand(x.shape)
-        units = code_units(magnitude, tau, self.bits) * 2.0 ** (self.T - self.bits)
+        q = code_units(magnitude, tau, self.bits, self.rounding == "nearest")
+        units = q * 2.0 ** (self.T - self.bits)
         return BitSerialState(torch.sign(wide), units, tau)
 
     def step(self, state: BitSerialState, t: int) -> tuple[Tensor, Tensor, BitSerialState]:
@@ -226,7 +275,9 @@ class MTNeuron(SpikingNeuron):
     def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
         wide, magnitude = self._widen(x)
         tau = self.threshold(x, magnitude)
-        return bit_serial_closed_form(wide, magnitude, tau, self.bits, self.code, count)
+        nearest = self.rounding == "nearest"
+        return bit_serial_closed_form(wide, magnitude, tau, self.bits, self.code, count, nearest)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, bits={self.bits}, code={self.code.name}"
+        repr_ = f"{super().extra_repr()}, bits={self.bits}, code={self.code.name}"
+        return repr_ + (f", rounding={self.rounding}" if self.rounding != "floor" else "")

@@ -8,7 +8,7 @@ from torch import Tensor
 from las.modes import Mode
 from las.neurons.base import ThresholdLike, as_threshold, threshold_for
 from las.neurons.codes import BitSerialCode, CodeName
-from las.neurons.mt import MTNeuron
+from las.neurons.mt import MTNeuron, Rounding
 
 
 class OATNeuron(MTNeuron):
@@ -22,8 +22,9 @@ class OATNeuron(MTNeuron):
     Args:
         theta_nor: normal threshold > 0 (scalar, per-tensor or per-channel).
         theta_out: outlier threshold, ``> theta_nor`` everywhere.
-        T, site, mode, code, bits: as for :class:`MTNeuron` (one code and one number of bits
-            for both sub-neurons: M12's ``B`` bits keep ``theta_nor`` and ``theta_out``).
+        T, site, mode, code, bits, rounding: as for :class:`MTNeuron` (one code, one number of
+            bits and one rounding for both sub-neurons: M12's ``B`` bits keep ``theta_nor`` and
+            ``theta_out``).
     """
 
     def __init__(
@@ -35,6 +36,7 @@ class OATNeuron(MTNeuron):
         mode: Mode | str = Mode.FAST,
         code: CodeName | BitSerialCode = "binary",
         bits: int | None = None,
+        rounding: Rounding = "floor",
     ) -> None:
         nor, out = as_threshold(theta_nor, "theta_nor"), as_threshold(theta_out, "theta_out")
         try:
@@ -50,7 +52,7 @@ class OATNeuron(MTNeuron):
                 f"min {out.min().item():g}, theta_nor max {nor.max().item():g}); use MTNeuron for "
                 "a single threshold"
             )
-        super().__init__(nor, T, site, mode, code, bits)
+        super().__init__(nor, T, site, mode, code, bits, rounding)
         self.register_buffer("theta_out", out)
 
     @property

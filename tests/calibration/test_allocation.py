@@ -16,6 +16,7 @@ from las.calibration.allocation import (
     fidelity,
     lagrangian_path,
     prepare_allocation,
+    sensitivities,
 )
 from las.config import ConfigError, build
 from las.energy import count_spikes, site_table
@@ -83,6 +84,29 @@ def test_a_held_out_check_and_a_top1_bound_hold_for_the_allocation(problem):
         fidelity(snn, *held.check)["kl"], rel=1e-12
     )
     assert min(bits.values()) < 16  # the bounds leave room to save
+
+
+def test_rounded_codes_lose_the_common_shrinkage_and_meet_the_budget_for_less(problem):
+    # the same model, thresholds and batches with rounded OAT codes (ConversionConfig.rounding)
+    rounded = dataclasses.replace(CFG, rounding="nearest")
+    args = (problem.model, problem.calibration, problem.batches, problem.refs)
+    floor_c, nearest_c = sensitivities(*args, CFG, 0), sensitivities(*args, rounded, 0)
+    assert all(nearest_c[s] <= floor_c[s] for s in floor_c)  # the independent part only
+    assert sum(nearest_c.values()) < sum(floor_c.values()) / 2
+    near = prepare_allocation(*args[:3], rounded, AllocationConfig())
+    for b in (10, 8):  # measured: rounding loses less than truncation at equal bits
+        assert near.uniform[b].fidelity["kl"] < problem.uniform[b].fidelity["kl"]
+    full, cheapest = problem.uniform[16].fidelity["kl"], problem.uniform[8].fidelity["kl"]
+    budget = full + (cheapest - full) / 5
+    allocation = near.solve(AllocationConfig(budget=budget))
+    snn = convert_model(
+        problem.model, dataclasses.replace(problem.calibration, bits=allocation.bits), rounded
+    )
+    assert fidelity(snn, problem.batches, problem.refs)["kl"] <= budget
+    assert (
+        allocation.record["allocated_e_snn_pj"]
+        <= problem.solve(AllocationConfig(budget=budget)).record["allocated_e_snn_pj"]
+    )
 
 
 def test_a_budget_uniform_T_misses_is_refused_with_the_fix(problem):
