@@ -13,7 +13,7 @@ only then, in its own environment (:mod:`las.evaluation.lmms_model`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lm_eval
@@ -30,10 +30,11 @@ HARNESSES = ("lm_eval", "lmms_eval")
 LMMS_ENV = "workflow/envs/lmms-eval.txt"
 
 
-def _harness(harness: str) -> Any:
-    """The module holding ``simple_evaluate`` and ``tasks.TaskManager`` of ``harness``."""
+def _harness(harness: str) -> tuple[Callable[..., dict[str, Any]], type, dict[str, str]]:
+    """(``simple_evaluate``, ``TaskManager``, the manager's extra arguments) of ``harness``:
+    lm-eval with the tasks of ``las/tasks``; lmms-eval with its own only."""
     if harness == "lm_eval":
-        return lm_eval
+        return lm_eval.simple_evaluate, lm_eval.tasks.TaskManager, {"include_path": str(TASKS_DIR)}
     if harness != "lmms_eval":
         raise ConfigError(f"task.harness={harness!r} is not one of {', '.join(HARNESSES)}")
     try:
@@ -45,7 +46,7 @@ def _harness(harness: str) -> Any:
             f"it has its own environment: python -m venv .venv-lmms --system-site-packages && "
             f".venv-lmms/bin/pip install -r {LMMS_ENV}, then run with .venv-lmms/bin/python"
         ) from err
-    return lmms_eval.evaluator
+    return lmms_eval.evaluator.simple_evaluate, lmms_eval.tasks.TaskManager, {}
 
 
 def task_manager(include_defaults: bool = False, harness: str = "lm_eval") -> Any:
@@ -54,12 +55,8 @@ def task_manager(include_defaults: bool = False, harness: str = "lm_eval") -> An
 
     Indexing lm-eval's built-in tasks costs ~18 s per process, so the embedded default skips it.
     """
-    _harness(harness)
-    if harness == "lmms_eval":
-        import lmms_eval.tasks
-
-        return lmms_eval.tasks.TaskManager(include_defaults=include_defaults)
-    return lm_eval.tasks.TaskManager(include_path=str(TASKS_DIR), include_defaults=include_defaults)
+    _, manager, extra = _harness(harness)
+    return manager(include_defaults=include_defaults, **extra)
 
 
 def run_tasks(
@@ -70,7 +67,7 @@ def run_tasks(
     harness: str = "lm_eval",
 ) -> dict[str, Any]:
     """``harness``'s ``simple_evaluate`` of ``lm`` on ``tasks`` with per-item samples logged."""
-    return _harness(harness).simple_evaluate(
+    return _harness(harness)[0](
         model=lm, tasks=list(tasks), task_manager=manager, limit=limit, log_samples=True
     )
 

@@ -88,7 +88,7 @@ def _execution_device(model: Any) -> str | int:
     return f"cuda:{placed[0]}" if placed and isinstance(placed[0], int) else "cpu"
 
 
-def _available(device: str) -> str:
+def available_device(device: str) -> str:
     """``device``, or as ``HFLM`` does for a device this machine lacks (lm-eval's own default is
     ``cuda:0``): the CPU, with a warning naming it."""
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
@@ -204,6 +204,6 @@ class LASLM(Converting, HFLM):
             self._model = dispatch(self._model, max_memory, offload_folder)
             self._device = torch.device(_execution_device(self._model))
         elif device is not None:
-            device = _available(device)
+            device = available_device(device)
             self._model.to(device)
             self._device = torch.device(device)

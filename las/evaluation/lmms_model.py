@@ -21,8 +21,8 @@ Model arguments, besides the lmms-eval class's own (any other key is refused):
 * ``method``, ``calibration_batches``, ``calibration_batch_size``, ``calibration_rule``,
   ``percentile``, ``model_id`` and the :class:`las.ConversionConfig` fields, as for
   ``las-multimodal`` (:mod:`las.evaluation.vlm_model`);
-* ``device`` defaults to ``cuda`` where there is one, else the CPU (lmms-eval's default is
-  ``cuda``), and ``device_map`` to ``device``.
+* ``device`` defaults to ``cuda``, lmms-eval's default; a CUDA device this machine lacks runs
+  on the CPU with a warning, as ``las-eval`` does; ``device_map`` defaults to ``device``.
 """
 
 from __future__ import annotations
@@ -33,13 +33,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
 from lmms_eval.models.simple.llava_hf import LlavaHf
 from lmms_eval.models.simple.qwen2_vl import Qwen2_VL
 
 from las.arch.tiny import tiny_processor
 from las.calibration.rules import RuleConfig
-from las.evaluation.lm_eval_model import Converting, split_model_args
+from las.evaluation.lm_eval_model import Converting, available_device, split_model_args
 from las.evaluation.vlm_model import VLMSettings, load_tiny
 from las.models import default_cache
 
@@ -92,7 +91,7 @@ class ConvertingLMMS(Converting):
         model_id = model_id or pretrained
         if pretrained.startswith("tiny:"):
             pretrained = str(tiny_folder(pretrained))
-        device = harness_args.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = available_device(harness_args.get("device") or "cuda")
         harness_args["device"] = device
         harness_args["device_map"] = harness_args.get("device_map") or device
         super().__init__(pretrained=pretrained, **harness_args)
