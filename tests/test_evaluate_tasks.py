@@ -10,7 +10,7 @@ import pandas as pd
 def test_task_rows_pair_the_ann_and_the_converted_model(chain):
     out = chain.run("evaluate_tasks")
     rows = pd.read_csv(out / "tasks.csv")
-    tasks = {"las_mmlu_embedded", "las_sentiment", "las_topic", "las_prose_ppl"}
+    tasks = {"las_mmlu_embedded", "las_sentiment", "las_topic"}
     assert set(rows["task"]) == tasks and (rows["n"] == 2).all()
     convert = json.loads((chain.dir("convert") / "metrics.json").read_text())
     assert set(rows["thresholds_hash"]) == {convert["thresholds_hash"]}

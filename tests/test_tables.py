@@ -80,13 +80,13 @@ def test_the_baseline_table_puts_every_method_beside_the_ann(baselines, chain, t
     ann, fas, naive = (row for _, row in table.iterrows())
     assert ann["energy_ratio"] == 1.0 and ann["spiking_parts"] == "nothing (the ANN)"
     assert fas["fine-tuning"] == "3 steps, 192 tokens" and naive["fine-tuning"] == "-"
-    cell = "las_prose_ppl word_perplexity delta [95% CI]"
+    cell = "las_sentiment acc delta [95% CI]"
     rows = pd.read_csv(
         tmp_path / "results/tiny/tiny_llama/evaluate_tasks/fas/T4/embedded/tasks.csv"
     )
-    (row,) = rows[rows["metric"] == "word_perplexity"].itertuples()
+    (row,) = rows[(rows["task"] == "las_sentiment") & (rows["metric"] == "acc")].itertuples()
     assert fas[cell] == f"{row.delta:+.4g} [{row.delta_ci_low:+.4g}, {row.delta_ci_high:+.4g}]"
-    assert fas["las_prose_ppl word_perplexity verdict"] == row.verdict
+    assert fas["las_sentiment acc verdict"] == row.verdict
 
 
 #: (folder, ablation, method, code, T, allocation, energy, perplexity ratio, top-1): frontier

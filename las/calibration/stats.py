@@ -130,11 +130,21 @@ class Reservoir:
         self.values = torch.empty(0, dtype=torch.float64)
 
     def update(self, x: Tensor, generator: torch.Generator | None = None) -> None:
-        """Offer every value of ``x``, keyed by ``generator`` (default: the reservoir's own)."""
+        """Offer every value of ``x``, keyed by ``generator`` (default: the reservoir's own).
+
+        The result is the first ``size`` of the stable key order of the kept values followed by
+        the offered ones. Once the reservoir is full, an offered key at or above its largest kept
+        key cannot be among them (the kept values precede it), so only the smaller keys are sorted
+        with the kept ones: the same sample, for a sort over about ``size`` values per update
+        instead of all of them.
+        """
         values = x.detach().double().reshape(-1).cpu()
         keys = torch.rand(
             values.numel(), generator=generator or self.generator, dtype=torch.float64
         )
+        if self.keys.numel() == self.size:
+            entering = keys < self.keys[-1]
+            keys, values = keys[entering], values[entering]
         keys, values = torch.cat([self.keys, keys]), torch.cat([self.values, values])
         keep = torch.argsort(keys, stable=True)[: self.size]
         self.keys, self.values = keys[keep], values[keep]

@@ -69,3 +69,18 @@ def test_reservoir_is_bounded_and_roughly_uniform():
         reservoir.update(torch.arange(start, start + 10_000, dtype=torch.float64))
     assert reservoir.values.numel() == 2000
     assert 40_000 < float(reservoir.values.mean()) < 60_000
+
+
+def test_reservoir_keeps_the_bottom_k_of_every_key_offered():
+    """The prefiltered update keeps exactly the stable first ``size`` of all keys ever offered."""
+    reservoir, offered = Reservoir(size=500, seed=3), []
+    keys = torch.Generator().manual_seed(3)
+    for n in (300, 100, 2000, 7, 5000):
+        x = torch.randn(n, dtype=torch.float64)
+        offered.append((torch.rand(n, generator=keys, dtype=torch.float64), x))
+        reservoir.update(x)
+    all_keys = torch.cat([k for k, _ in offered])
+    all_values = torch.cat([v for _, v in offered])
+    keep = torch.argsort(all_keys, stable=True)[:500]
+    assert torch.equal(reservoir.keys, all_keys[keep])
+    assert torch.equal(reservoir.values, all_values[keep])
