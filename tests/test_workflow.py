@@ -65,6 +65,22 @@ def test_the_full_embedded_config_runs_every_real_model_on_every_task(tmp_path):
             assert f"results/embedded_full/{record}" in out, record
 
 
+def test_the_frontier_config_runs_every_point_on_every_real_causal_lm(tmp_path):
+    """conf/pipeline/embedded_frontier.yaml: the frontier's runs (binary and signed digits, the
+    allocations) on the three real causal LMs; embedded_full keeps only the T = 16 signed point."""
+    work = copy_workflow(tmp_path)
+    done = snakemake(work, "-n", config="conf/pipeline/embedded_frontier.yaml")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    runs = ("mse/full", "mse/T8", "mse/naf_T12", "mse_kl002_check/naf", "mse_top99_low/naf_round")
+    for model in ("smollm2_135m", "qwen25_coder_05b", "gemma3_270m"):
+        for run in runs:
+            record = f"results/embedded_frontier/{model}/evaluate/{run}/metrics.json"
+            assert record in out, record
+    full = snakemake(work, "-n", config="conf/pipeline/embedded_full.yaml")
+    assert "evaluate/mse_top99_low/" not in full.stdout + full.stderr
+
+
 def test_an_incomplete_pipeline_config_is_rejected_not_merged(tmp_path):
     """Failure 5: a config with keys left out is not filled in from the embedded default."""
     work = copy_workflow(tmp_path)
