@@ -150,6 +150,7 @@ def _settings(mode: TrackingMode, timeout_s: float) -> wandb.Settings:
         disable_code=True,
         save_code=False,
         disable_job_creation=True,
+        x_save_requirements=False,  # the record's `versions` keeps the packages that matter
         x_disable_stats=True,
         x_disable_meta=True,
         x_disable_machine_info=True,
@@ -190,16 +191,33 @@ def _init(tracking: TrackingConfig, record: Mapping[str, Any], mode: TrackingMod
     model = (config.get("model") or {}).get("name") or config.get("vlm")
     settings = _settings(mode, tracking.init_timeout_s)
     wandb.setup(settings)  # the process-wide settings too: W&B's own telemetry reads them
-    return wandb.init(
-        project=tracking.project,
-        entity=tracking.entity,
-        group=config.get("experiment"),
-        job_type=stage,
-        name=f"{model}-{stage}-{record['config_hash'][:8]}",
-        config=config | {"versions": record["versions"]},
-        dir=tracking.dir,
-        settings=settings,
-    )
+    with _no_launch_inputs():
+        return wandb.init(
+            project=tracking.project,
+            entity=tracking.entity,
+            group=config.get("experiment"),
+            job_type=stage,
+            name=f"{model}-{stage}-{record['config_hash'][:8]}",
+            config=config | {"versions": record["versions"]},
+            dir=tracking.dir,
+            settings=settings,
+        )
+
+
+def _no_launch_inputs():
+    """``wandb.init`` without its W&B Launch step (inputs staged by a Launch agent).
+
+    Every init imports W&B's whole Launch package to look for such inputs, and with torch and
+    transformers loaded that import costs 3 to 4 s per stage process (pydantic resolves its
+    models' docstrings through ``inspect.getmodule`` over every loaded module). A stage run is
+    never a Launch job (``disable_job_creation``), so the step has nothing to apply; it is left
+    out for the duration of the init only.
+    """
+    from unittest import mock
+
+    from wandb.sdk.wandb_run import Run
+
+    return mock.patch.object(Run, "_detect_and_apply_job_inputs", lambda self: None)
 
 
 def _run_identity(run: wandb.Run | None) -> dict[str, Any] | None:
