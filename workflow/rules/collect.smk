@@ -12,6 +12,7 @@ rule collect:
         "logs/collect/{experiment}/{model}.log",
     benchmark:
         "results/{experiment}/benchmarks/collect/{model}.tsv"
+    priority: 2  # on the way to the longest jobs (evaluate_tasks): started first
     conda:
         "../../environment.yml"
     resources:
