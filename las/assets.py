@@ -24,17 +24,13 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import yaml
-from transformers import (
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 ASSETS_FILE = Path(__file__).resolve().parent.parent / "conf" / "assets.yaml"
 
@@ -448,6 +444,8 @@ def _write_atomically(path: Path, text: str) -> None:
 def _dequantise(unpacked: Path, gguf_name: str, staging: Path) -> None:
     """Dequantise ``<unpacked>/<gguf_name>`` to float32 and save model and tokenizer (a
     ``from_pretrained`` folder: safetensors, config, tokenizer) into ``staging``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     quantized = AutoModelForCausalLM.from_pretrained(
         unpacked, gguf_file=gguf_name, dtype=torch.float32
     )
@@ -467,6 +465,8 @@ def load_model(
     asset_id: str, cache_dir: Path, task: Literal["causal_lm", "base"] = "causal_lm"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Model (float32, eval mode) and tokenizer of an embedded asset, loaded offline."""
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
     folder = materialize(asset_spec(asset_id), cache_dir)
     auto = AutoModelForCausalLM if task == "causal_lm" else AutoModel
     model = auto.from_pretrained(folder, dtype=torch.float32, local_files_only=True).eval()

@@ -28,9 +28,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from transformers import PreTrainedModel
+from typing import TYPE_CHECKING, Any
 
 from las import models
 from las.artifacts import ArtifactMismatchError, Identity, check_model, read_artifact
@@ -41,6 +39,9 @@ from las.fas.convert import convert_fas
 from las.fas.qcfs import WEIGHTS
 from las.hg_bank import load_bank
 from las.naive import convert_naive
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 MANIFEST = "converted.json"
 FORMAT = "las-converted-model/1"

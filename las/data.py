@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import yaml
-from transformers import PreTrainedTokenizerBase
 
 from las import texts
 from las.config import Fraction, NonNegativeInt, PositiveInt, build, typed
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 Batch = dict[str, torch.Tensor]
 DATA_CONF = Path(__file__).resolve().parent.parent / "conf" / "data"

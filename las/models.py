@@ -1,35 +1,32 @@
-"""Load the model a stage works on: an embedded asset, a hub model or a tiny random model."""
+"""Load the model a stage works on: an embedded asset, a hub model or a tiny random model.
+
+transformers and the tiny models (:mod:`las.arch.tiny`) are imported by the functions that load a
+model: a stage that only reads a :class:`ModelSpec` (``convert``, ``calibrate``, ``tables``) does
+not pay for their import.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoModelForImageTextToText,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
 
-from las.arch.tiny import BUILDERS, VLM_BUILDERS, byte_tokenizer, tiny_model
 from las.config import Name, Str, typed
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 Source = Literal["embedded", "hub", "tiny"]
 Task = Literal["causal_lm", "encoder", "sequence_classification", "vision_language"]
 #: The transformers class that loads a hub model of each task (an encoder: its base model).
 AUTO = {
-    "causal_lm": AutoModelForCausalLM,
-    "encoder": AutoModel,
-    "sequence_classification": AutoModelForSequenceClassification,
-    "vision_language": AutoModelForImageTextToText,
+    "causal_lm": "AutoModelForCausalLM",
+    "encoder": "AutoModel",
+    "sequence_classification": "AutoModelForSequenceClassification",
+    "vision_language": "AutoModelForImageTextToText",
 }
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 DType = Literal["float32", "float64", "bfloat16"]
@@ -67,6 +64,13 @@ class ModelSpec:
             raise ValueError(f"unknown {self.source} model {self.id!r}; known: {', '.join(known)}")
 
 
+def auto_class(task: Task) -> type:
+    """The transformers class of :data:`AUTO` that loads a model of ``task``."""
+    import transformers
+
+    return getattr(transformers, AUTO[task])
+
+
 def asset_task(asset_id: str) -> Task:
     """Whether the embedded asset ``asset_id`` is a ``causal_lm`` or an ``encoder``."""
     from las import assets
@@ -77,6 +81,8 @@ def asset_task(asset_id: str) -> Task:
 def _known_ids(source: str) -> list[str] | None:
     """The ids a ``source`` offers (None for the hub: any repo id)."""
     if source == "tiny":
+        from las.arch.tiny import BUILDERS, VLM_BUILDERS
+
         return sorted(BUILDERS | VLM_BUILDERS)
     if source == "embedded":
         from las import assets
@@ -104,6 +110,8 @@ def load(spec: ModelSpec, cache_dir: Path | None = None) -> LoadedModel:
     """Load ``spec`` (offline for embedded and tiny models)."""
     dtype = DTYPES[spec.dtype]
     if spec.source == "tiny":
+        from las.arch.tiny import byte_tokenizer, tiny_model
+
         model = tiny_model(spec.id, dtype)
         return LoadedModel(model, byte_tokenizer(), f"tiny-{spec.id}", "seed0")
     if spec.source == "embedded":
@@ -126,11 +134,14 @@ def load_empty(
     A tiny model is built and saved into ``scratch`` first (it is small); embedded and hub
     models are read where :func:`load` reads them.
     """
+    from transformers import AutoConfig, AutoTokenizer
+
     from las import assets
+    from las.arch.tiny import byte_tokenizer, tiny_model
     from las.calibration.sequential import empty_model
 
     cache = cache_dir or default_cache()
-    auto = AUTO[spec.task]
+    auto = auto_class(spec.task)
     if spec.source == "tiny":
         folder, tokenizer = scratch / f"tiny-{spec.id}", byte_tokenizer()
         tiny_model(spec.id, DTYPES[spec.dtype]).save_pretrained(folder)
@@ -139,7 +150,7 @@ def load_empty(
         if spec.source == "embedded":
             asset = assets.asset_spec(spec.id)
             folder, revision = assets.materialize(asset, cache), asset.revision
-            auto = AutoModelForCausalLM if spec.task == "causal_lm" else AutoModel
+            auto = auto_class("causal_lm" if spec.task == "causal_lm" else "encoder")
         else:
             folder, revision = assets.fetch_hub_model(spec.id, spec.revision, cache), spec.revision
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
@@ -150,9 +161,11 @@ def load_empty(
 
 
 def _load_hub(spec: ModelSpec, dtype: torch.dtype, cache: Path) -> LoadedModel:
+    from transformers import AutoTokenizer
+
     from las import assets
 
     path = assets.fetch_hub_model(spec.id, spec.revision, cache, allow_patterns=None)
-    model = AUTO[spec.task].from_pretrained(path, dtype=dtype, local_files_only=True).eval()
+    model = auto_class(spec.task).from_pretrained(path, dtype=dtype, local_files_only=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     return LoadedModel(model, tokenizer, spec.id, spec.revision)

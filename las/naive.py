@@ -13,9 +13,9 @@ Operators are those of LAS (:mod:`las.ops`), so the energy rules are the same. I
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from torch import nn
-from transformers import PreTrainedModel
 
 from las.calibration.rules import FLOOR
 from las.calibration.stats import SiteStats
@@ -24,6 +24,9 @@ from las.conversion.config import ConversionConfig
 from las.conversion.factory import FloatNonlinearity, FloatSite
 from las.conversion.sites import Kind, Role
 from las.neurons import IFNeuron
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 #: Which parts of a naive model spike (tables).
 SPIKING_PARTS = "every LAS OAT site (signed IF) and attention probabilities; nonlinearities float"

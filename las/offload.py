@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from accelerate import dispatch_model, infer_auto_device_map
-from transformers import PreTrainedModel
 
 from las.ops import SpikingOp
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def no_split_classes(model: PreTrainedModel) -> list[str]:

@@ -14,9 +14,12 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import torch
-from transformers import PreTrainedTokenizerBase
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 MMLU_FILE = "tasks/mmlu/flan_cot_fewshot/_cot_prompts.json"
 _ITEM = re.compile(

@@ -23,8 +23,10 @@ config, plus projectors between them (the multimodal projector).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from transformers import PretrainedConfig
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 #: Hugging Face activation names -> HG function registry names (las.fitting.functions).
 ACTIVATIONS = {

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel
 
 from las.calibration.observe import ObserverFactory
 from las.calibration.ranges import hg_ranges
@@ -18,6 +18,9 @@ from las.conversion.config import ConversionConfig
 from las.conversion.factory import Calibration
 from las.conversion.sites import THRESHOLD_KINDS
 from las.hg_bank import fit_bank
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def collect_statistics(

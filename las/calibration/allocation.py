@@ -39,13 +39,12 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import PreTrainedModel
 
 from las.config import Fraction, NonNegativeInt, PositiveFloat, PositiveInt, typed
 from las.conversion import Calibration, ConversionConfig, convert_model
@@ -55,6 +54,9 @@ from las.conversion.factory import CalibratedFactory, FloatNonlinearity
 from las.conversion.sites import OAT, Kind, Role
 from las.energy import EnergyConfig, count_spikes, site_table
 from las.modes import Mode
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 Batch = Mapping[str, Tensor]
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
-
-from transformers import PreTrainedModel
+from typing import TYPE_CHECKING, Any
 
 from las.conversion.build import build_spiking
 from las.conversion.config import ConversionConfig
 from las.conversion.factory import CalibratedFactory, Calibration
 from las.ops import set_mode
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def convert_model(

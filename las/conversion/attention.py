@@ -17,8 +17,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from transformers import AttentionInterface
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 IMPLEMENTATION = "las"
 
@@ -68,6 +66,8 @@ def las_attention(
 
 def las_mask(*args: Any, **kwargs: Any) -> Tensor | None:
     """SDPA-style boolean masks, never skipped: the spiking softmax always needs explicit masks."""
+    from transformers.masking_utils import sdpa_mask
+
     kwargs["allow_is_causal_skip"] = False
     kwargs["allow_is_bidirectional_skip"] = False
     kwargs.pop("dtype", None)
@@ -76,6 +76,13 @@ def las_mask(*args: Any, **kwargs: Any) -> Tensor | None:
 
 
 def register() -> None:
-    """Register the ``las`` attention and mask functions with transformers (idempotent)."""
+    """Register the ``las`` attention and mask functions with transformers (idempotent).
+
+    transformers is imported here, when a model is converted: importing this module (any stage
+    that reads a conversion config) does not load its modeling code.
+    """
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
     AttentionInterface.register(IMPLEMENTATION, las_attention)
     AttentionMaskInterface.register(IMPLEMENTATION, las_mask)

@@ -7,9 +7,9 @@ Driven by an :class:`las.arch.Adapter` or :class:`las.arch.Composite` (where thi
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from torch import nn
-from transformers import PreTrainedModel
 
 from las.arch import Adapter, Composite, GatedFFN, PlainFFN, adapter_for
 from las.conversion import attention
@@ -23,6 +23,9 @@ from las.ops import (
     SpikingRMSNorm,
 )
 from las.ops.functional import SoftmaxOffset
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 NORM_ROLES = {"input": OAT, "square": hg("square"), "rsqrt": hg("rsqrt"), "output": OAT}
 LAYER_NORM_ROLES = NORM_ROLES | {"centred": OAT}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,6 @@ import torch
 from pydantic import Field
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from las.config import Name, PositiveInt, Str, typed
 from las.evaluation.choices import NO_CHOICES, score_measures
@@ -40,6 +39,9 @@ from las.evaluation.paired import (
     paired_difference,
     resample,
 )
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 #: Local GLUE-format files (``source: local``): JSON lines with the task's text fields and label.
 LOCAL_DIR = Path(__file__).resolve().parent / "glue_data"

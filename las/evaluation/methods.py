@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from las import data
 from las.calibration import calibrate_model, collect_statistics
@@ -29,6 +28,9 @@ from las.fas.convert import SPIKING_PARTS as FAS_PARTS
 from las.hg_bank import load_bank
 from las.naive import SPIKING_PARTS as NAIVE_PARTS
 from las.naive import convert_naive, naive_thresholds
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 #: Which parts of the converted model spike, per method (a column of the tables).
 SPIKING_PARTS = {
@@ -72,7 +74,8 @@ class MethodOptions:
     revision: str | None = None
 
 
-Method = Callable[[PreTrainedModel, PreTrainedTokenizerBase, MethodOptions], PreTrainedModel]
+#: A method: the ANN, its tokenizer and the options -> the converted model.
+Method = Callable[["PreTrainedModel", "PreTrainedTokenizerBase", MethodOptions], "PreTrainedModel"]
 
 
 def no_conversion(

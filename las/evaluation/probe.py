@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,6 @@ from datasets import Dataset
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from las import corpora
 from las.config import NonNegativeInt, PositiveInt, typed
@@ -40,6 +39,9 @@ from las.evaluation.choices import NO_CHOICES, score_measures
 from las.evaluation.paired import metric_row, paired_difference, spearman
 from las.fidelity import mean_pool
 from las.tasks import real_data
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 ProbeTask = Literal["sentiment", "topic"]
 SimilaritySet = Literal["wordsim353", "simlex999"]

@@ -22,17 +22,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
-from transformers import PreTrainedModel
 
 from las.config import NonNegativeInt, PositiveFloat, typed
 from las.fas.qcfs import QCFS, FloorSTE, qcfs
 from las.neurons.integrate_fire import MAX_INITIAL
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 @typed

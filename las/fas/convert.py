@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
-from transformers import PreTrainedModel
 
 from las.conversion.build import build_spiking
 from las.conversion.config import ConversionConfig
@@ -31,6 +31,9 @@ from las.conversion.sites import Kind, Role
 from las.fas.qcfs import ffn_sites, load_qcfs_model
 from las.neurons import IFNeuron
 from las.ops import set_mode
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 #: Which parts of a FAS model spike (tables).
 SPIKING_PARTS = "FFN activation only (QCFS -> IF; gated FFN: the gate's activation)"

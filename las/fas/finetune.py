@@ -14,16 +14,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import torch
 from pydantic import Field
 from torch import Tensor
-from transformers import PreTrainedModel
 
 from las.config import Fraction, NonNegativeInt, PositiveFloat, PositiveInt, typed
 from las.fas.qcfs import QCFS
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 @typed

@@ -13,17 +13,20 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 from torch import Tensor, nn
-from transformers import PreTrainedModel
 
 from las.arch import Composite, GatedFFN, adapter_for
 from las.artifacts import Identity, check_model, read_identity
 from las.calibration.stats import Reservoir
 from las.conversion.build import blocks
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 #: Smallest clip value: ``lam`` is kept positive in the forward pass.
 MIN_LAM = 1e-4

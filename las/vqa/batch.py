@@ -22,12 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
-from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 from las.vqa.synthetic import synthetic_items
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 IMAGE = "<image>"
 TOKEN_TYPE_KEYS = ("mm_token_type_ids",)  # per-token inputs that are 0 (text) on answer tokens

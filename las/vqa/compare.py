@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel
 
 from las.vqa.batch import VQABatch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def _logits(model: PreTrainedModel, inputs: dict[str, Tensor]) -> Tensor:

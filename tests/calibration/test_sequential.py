@@ -9,7 +9,7 @@ from las.arch.tiny import tiny_inputs, tiny_model
 from las.calibration import collect_statistics, sequential
 from las.calibration.observe import ObserverFactory
 from las.calibration.sequential import collect_sequential, empty_model
-from las.models import AUTO
+from las.models import auto_class
 
 #: Every decoder and encoder family of the registry, by its tiny model (and its loading task).
 FAMILIES = {
@@ -51,7 +51,11 @@ def _saved(family: str, tmp_path):
     model = tiny_model(family)
     model.save_pretrained(tmp_path / "checkpoint")
     batches = [tiny_inputs(family, seed=s) for s in range(3)]
-    return model, batches, lambda: empty_model(AUTO[FAMILIES[family]], model.config, model.dtype)
+    return (
+        model,
+        batches,
+        lambda: empty_model(auto_class(FAMILIES[family]), model.config, model.dtype),
+    )
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
