@@ -121,11 +121,14 @@ def count_spikes(model: nn.Module) -> Iterator[dict[str, SiteCount]]:
     operations (:mod:`las.energy.ledger`, added as they occur), in model order. The model must
     run in ``fast`` mode (``ValueError`` at the first operator call otherwise); a neuron outside
     every spiking operator or an operator class without a rule is a ``ValueError`` on entry, an
-    operation the ledger neither prices nor frees one when it runs. Hooks are removed on exit,
-    also after an exception.
+    operation the ledger neither prices nor frees one when it runs. While counting, each
+    neuron's fused fast-mode pass also computes its counts (:attr:`SpikingNeuron.counting`), so
+    a hook does not evaluate the closed form again. Hooks are removed on exit, also after an
+    exception.
     """
     counts: dict[str, SiteCount] = {}
     handles: list[RemovableHandle] = []
+    neurons = [m for m in model.modules() if isinstance(m, SpikingNeuron)]
     try:
         watched: set[int] = set()
         for path, module in model.named_modules():
@@ -140,11 +143,16 @@ def count_spikes(model: nn.Module) -> Iterator[dict[str, SiteCount]]:
                     f"neuron {path!r} belongs to no spiking operator, so the fan-out of its "
                     "spikes is unknown; build converted models from las.ops operators"
                 )
+        for neuron in neurons:  # the forward's fused pass keeps the counts its hook reads
+            neuron.counting = True
         with watching(model, _priced, partial(_record_operation, counts)):
             yield counts
     finally:
         for handle in handles:
             handle.remove()
+        for neuron in neurons:
+            neuron.counting = False
+            neuron._kept = None
 
 
 def _priced(module: nn.Module) -> bool:

@@ -368,8 +368,8 @@ def _oat_work(neuron: OATNeuron, x: Tensor) -> NeuronWork:
 
 def _hg_work(neuron: HGNeuron, x: Tensor) -> NeuronWork:
     # M4: the gate's comparator tree; the chosen segment's offset is a weighted event at t = 1
-    offsets = neuron.offset[neuron.segment(x)] != 0
-    return NeuronWork(neuron.count(x), neuron.gate_comparisons * x.numel(), offsets)
+    segment, spikes = neuron.segment_count(x)
+    return NeuronWork(spikes, neuron.gate_comparisons * x.numel(), neuron.offset[segment] != 0)
 
 
 #: Neuron classes whose routing costs comparisons or offsets; others (MT, IF, FS) only spike.

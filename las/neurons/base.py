@@ -124,12 +124,28 @@ class SpikingNeuron(nn.Module, ABC):
     """
 
     first_step: int = 1
+    #: Set while a spike count watches the neuron (:func:`las.energy.count_spikes`): a fused
+    #: fast-mode pass then also computes the counts of its input and keeps them for
+    #: :meth:`count` on that very input (one pass and one compiled graph, not two).
+    counting: bool = False
+    _kept: tuple[Tensor, tuple[Tensor, ...]] | None = None
 
     def __init__(self, T: int, site: str | None = None, mode: Mode | str = Mode.FAST) -> None:
         super().__init__()
         self.T = check_steps(T)
         self.site = site
         self.mode = Mode.parse(mode)
+
+    def keep(self, x: Tensor, *counts: Tensor) -> None:
+        """Keep ``counts`` of the call on ``x`` (spikes per element first) for :meth:`kept`."""
+        self._kept = (x, counts)
+
+    def kept(self, x: Tensor) -> tuple[Tensor, ...] | None:
+        """The counts kept by the forward on this very ``x`` (spikes per element first), else
+        None; taken once. Identity, not equality: the forward hook of the call receives the same
+        tensor object, right after the forward (nothing modifies it in between)."""
+        kept, self._kept = self._kept, None
+        return kept[1] if kept is not None and kept[0] is x else None
 
     @abstractmethod
     def init_state(self, x: Tensor) -> Any:
@@ -171,8 +187,12 @@ class SpikingNeuron(nn.Module, ABC):
 
     def count(self, x: Tensor) -> Tensor:
         """Exact number of spikes per element (int64, shape of ``x``) from the closed form
-        (fused where :meth:`fused_count` fuses it)."""
+        (kept by the forward on ``x`` while :attr:`counting`, else fused where
+        :meth:`fused_count` fuses it)."""
         check_finite(x, self.site)
+        kept = self.kept(x)
+        if kept is not None:
+            return kept[0]
         fused = self.fused_count(x)
         return self.closed_form(x, count=True)[1] if fused is None else fused
 

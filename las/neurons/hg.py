@@ -143,6 +143,20 @@ def octave_value(
     return value.to(x.dtype), outside.sum()
 
 
+def fused_value_code(
+    x: Tensor,
+    offset64: Tensor,
+    delta64: Tensor,
+    layout: UniformLayout | OctaveLayout,
+    uniform: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(value, inputs clamped, segment, spikes) of float32 ``x`` on a uniform or octave partition:
+    :func:`uniform_value` or :func:`octave_value` and :func:`fused_code` in one pass when compiled
+    (a counted forward, M8)."""
+    value, outside = (uniform_value if uniform else octave_value)(x, offset64, delta64, layout)
+    return value, outside, *fused_code(x, layout, uniform)
+
+
 class HGNeuron(SpikingNeuron):
     """Hierarchically gated neuron (M4) approximating a scalar function on ``[l, r]``.
 
@@ -229,6 +243,18 @@ class HGNeuron(SpikingNeuron):
         """The gate's output (M4): the segment index of each input (int64, shape of ``x``)."""
         fused = self._fused_code(x)
         return self._route(x)[0] if fused is None else fused[0]
+
+    def segment_count(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(:meth:`segment`, :meth:`count`) of ``x``: kept by the forward on ``x`` while
+        :attr:`counting`, else one fused pass, else the float64 route and closed form."""
+        check_finite(x, self.site)
+        kept = self.kept(x)
+        if kept is not None:
+            return kept[1], kept[0]
+        fused = self._fused_code(x)
+        if fused is not None:
+            return fused
+        return self._route(x)[0], self.closed_form(x, count=True)[1]
 
     def fused_count(self, x: Tensor) -> Tensor | None:
         """The spikes per element as one compiled pass (:func:`fused_code`), or None."""
@@ -326,13 +352,22 @@ class HGNeuron(SpikingNeuron):
 
     def _fused(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
         """(value, clamp count) of float32 ``x`` in one compiled pass, or None (no regular
-        layout: the float64 closed form runs)."""
+        layout: the float64 closed form runs); while :attr:`counting` the pass also keeps the
+        segments and spikes (:func:`fused_value_code`, :meth:`segment_count`)."""
         tables = (self._offset64, self._delta64)
-        if (layout := self.uniform_layout()) is not None:
+        uniform = (layout := self.uniform_layout()) is not None
+        if not uniform and (layout := self.octave_layout()) is None:
+            return None
+        if self.counting:
+            kind = "uniform" if uniform else "octave"
+            value, outside, seg, spikes = compiled.run(
+                f"hg_{kind}_value_code", fused_value_code, x, *tables, layout, uniform
+            )
+            self.keep(x, spikes, seg)
+            return value, outside
+        if uniform:
             return compiled.run("hg_uniform", uniform_value, x, *tables, layout)
-        if (layout := self.octave_layout()) is not None:
-            return compiled.run("hg_octave", octave_value, x, *tables, layout)
-        return None
+        return compiled.run("hg_octave", octave_value, x, *tables, layout)
 
     def _segments(self, a: Tensor) -> tuple[Tensor, Tensor, Tensor | float]:
         """(segment, its left edge, ``2**K / width``) for clamped float64 inputs.

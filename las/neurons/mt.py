@@ -166,6 +166,23 @@ def fused_code_count(
     return code.count(fused_code_units(x, nor, out, T, dyadic, nearest)[0].to(torch.int64))
 
 
+def fused_code_value_count(
+    x: Tensor,
+    nor: Tensor,
+    out: Tensor | None,
+    T: int,
+    dyadic: bool,
+    nearest: bool,
+    code: BitSerialCode,
+) -> tuple[Tensor, Tensor]:
+    """(:func:`fused_code_value`, :func:`fused_code_count`) of float32 ``x``: the value and the
+    spikes per element of one code, in one pass when compiled (a counted forward, M8)."""
+    return (
+        fused_code_value(x, nor, out, T, dyadic, nearest),
+        fused_code_count(x, nor, out, T, dyadic, nearest, code),
+    )
+
+
 def is_dyadic(*taus: Tensor) -> bool:
     """Whether every entry of the thresholds is a power of two."""
     return all(bool(torch.frexp(t)[0].abs().eq(0.5).all()) for t in taus)
@@ -245,9 +262,18 @@ class MTNeuron(SpikingNeuron):
         return nor, out, self.bits, dyadic, self.rounding == "nearest"
 
     def fused_value(self, x: Tensor) -> Tensor | None:
-        """The fast-mode output as one fused pass, for float32 ``x`` and ``T <= 24``; else None."""
+        """The fast-mode output as one fused pass, for float32 ``x`` and ``T <= 24``; else None.
+
+        While :attr:`counting`, the same pass also computes the spikes and keeps them
+        (:func:`fused_code_value_count`, :meth:`count`)."""
         args = self.fused_code(x)
-        return None if args is None else compiled.run("mt", fused_code_value, x, *args)
+        if args is None:
+            return None
+        if not self.counting:
+            return compiled.run("mt", fused_code_value, x, *args)
+        value, spikes = compiled.run("mt_value_count", fused_code_value_count, x, *args, self.code)
+        self.keep(x, spikes)
+        return value
 
     def fused_count(self, x: Tensor) -> Tensor | None:
         """The spikes per element as one fused pass (:func:`fused_code_count`), or None."""

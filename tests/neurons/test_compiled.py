@@ -156,3 +156,47 @@ def test_fused_hg_counts_and_segments_equal_the_closed_form(name, low, high):
     finally:
         compiled.ENABLED = enabled
     assert torch.equal(neuron.segment(x), segments)
+
+
+@pytest.mark.parametrize("kind", ["mt", "oat", "silu", "rsqrt"])
+def test_a_counted_forward_keeps_the_counts_of_its_own_input(kind, monkeypatch):
+    """While ``counting``, the fused forward pass also computes the counts (and HG segments) of
+    its input: ``count`` / ``segment_count`` on that very tensor take them (no second pass), once;
+    values, clamp counts and counts equal the eager closed forms."""
+    gen = torch.Generator().manual_seed(6)
+    if kind in ("mt", "oat"):
+        tau = torch.rand(SHAPE[1], generator=gen) + 0.3
+        neuron = MTNeuron(tau, T=8, bits=7) if kind == "mt" else OATNeuron(tau, tau * 5.1, T=8)
+        x = torch.cat([hard_inputs(tau, 8, gen), hard_inputs(tau * 5.1, 8, gen)])
+    else:
+        neuron = fit_hg_neuron(kind, *((-8, 8) if kind == "silu" else (2.0**-16, 8)))[0]
+        x = torch.randn(SHAPE, generator=gen) * 6
+    want_value, want_count = eager(neuron, x), eager_count(neuron, x)
+    hg = kind in ("silu", "rsqrt")
+    want_segment, clamped = (eager_segment(neuron, x), int(neuron.n_clamped)) if hg else (0, 0)
+    neuron.counting = True
+    assert torch.equal(neuron(x), want_value)
+    assert neuron._kept is not None and neuron._kept[0] is x
+    with monkeypatch.context() as patch:  # a second pass would fail here
+        patch.setattr(neuron, "fused_count", lambda _: pytest.fail("counted twice"))
+        patch.setattr(neuron, "_fused_code", lambda _: pytest.fail("counted twice"), raising=False)
+        if hg:
+            segment, spikes = neuron.segment_count(x)
+            assert torch.equal(segment, want_segment)
+            assert int(neuron.n_clamped) == 2 * clamped  # the eager call above tallied once
+        else:
+            spikes = neuron.count(x)
+    assert torch.equal(spikes, want_count) and int(spikes.sum()) > 0
+    assert neuron._kept is None  # taken once
+    neuron(x)
+    assert torch.equal(neuron.count(x.clone()), want_count)  # another tensor: computed again
+    assert neuron._kept is None
+
+
+def eager_segment(neuron, x):
+    """The float64 route's segments (fusion switched off)."""
+    enabled, compiled.ENABLED = compiled.ENABLED, False
+    try:
+        return neuron.segment(x)
+    finally:
+        compiled.ENABLED = enabled
