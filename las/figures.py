@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -330,19 +331,23 @@ def tables(
             print(f"figures: {path} left out (calibration {rule!r}; figures show {calibration!r})")
 
 
-def write_figures(figures: Iterable[Plot], out: Path) -> list[Path]:
-    """Draw every figure with data into ``out``; print a note for each one skipped."""
+def write_figures(figures: Iterable[Plot], out: Path, jobs: int = 1) -> list[Path]:
+    """Draw every figure with data into ``out``, ``jobs`` at a time (processes); print a note
+    for each one skipped. Returns the written paths in the order of ``figures``."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
     figures = list(figures)
     names = [f.name for f in figures]
     if duplicates := sorted({n for n in names if names.count(n) > 1}):
         raise ValueError(f"several inputs give figures {duplicates}: pass one file per model")
-    paths = []
     for figure in figures:
         if figure.data.empty:
             print(f"figures: {figure.name} skipped (no data)")
-            continue
-        paths += figure.draw(out)
-    return paths
+    drawn = [figure for figure in figures if not figure.data.empty]
+    if jobs == 1 or len(drawn) < 2:
+        return [path for figure in drawn for path in figure.draw(out)]
+    with ProcessPoolExecutor(min(jobs, len(drawn))) as pool:
+        return [path for paths in pool.map(Plot.draw, drawn, [out] * len(drawn)) for path in paths]
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
@@ -360,9 +365,12 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument(
         "--rasters", nargs="*", type=Path, default=[], help="raster.csv files (raster stage)"
     )
+    parser.add_argument("--jobs", type=int, default=1, help="figures drawn at a time (processes)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
     figures = plots(args.evaluate, args.spikes, args.thresholds, args.calibration, args.rasters)
-    paths = write_figures(figures, args.out)
+    paths = write_figures(figures, args.out, args.jobs)
     print("\n".join(str(p) for p in paths))
     return paths
 

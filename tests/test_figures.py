@@ -99,6 +99,21 @@ def plotted(store: dict[str, list[str]]) -> dict[str, figures.Plot]:
     }
 
 
+def test_figures_drawn_in_parallel_are_the_figures_drawn_one_by_one(store, tmp_path):
+    """``--jobs 2`` (the pipeline's figures job): the same files in the same order, the same
+    images."""
+    serial = figures.main(arguments(store, tmp_path / "one"))
+    parallel = figures.main([*arguments(store, tmp_path / "two"), "--jobs", "2"])
+    assert [p.relative_to(tmp_path / "one") for p in serial] == [
+        p.relative_to(tmp_path / "two") for p in parallel
+    ]
+    for one, two in zip(serial, parallel, strict=True):
+        if one.suffix == ".png":
+            assert one.read_bytes() == two.read_bytes(), one.name
+    with pytest.raises(SystemExit):
+        figures.main([*arguments(store, tmp_path / "three"), "--jobs", "0"])
+
+
 def test_every_figure_is_written_as_png_and_pdf(store, tmp_path, capsys):
     paths = figures.main(arguments(store, tmp_path / "reports"))
     stems = ["accuracy_vs_T", "energy_vs_threshold_scale"]

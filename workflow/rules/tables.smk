@@ -49,6 +49,8 @@ rule figures:
         f"results/{config['experiment']}/benchmarks/figures.tsv"
     conda:
         "../../environment.yml"
+    # the last job: its figures are drawn two at a time, on the cores the other jobs left
+    threads: 2
     resources:
         **stage_resources("figures"),
     params:
@@ -56,4 +58,4 @@ rule figures:
     shell:
         "python -m las.figures --out {params.out} --evaluate {input.records} "
         "--spikes {input.spikes} --thresholds {input.thresholds} --rasters {input.rasters} "
-        "> {log} 2>&1"
+        "--jobs {threads} > {log} 2>&1"
