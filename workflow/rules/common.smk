@@ -216,15 +216,14 @@ REPORT_TABLES = [
     "frontier",
     "energy",
     "hg_errors",
-    "vqa",
 ]
 
 
 def report_tables():
-    """The tables the tables rule writes (CSV, Markdown, LaTeX each)."""
-    return [
-        report_path(f"{t}.{ext}") for t in REPORT_TABLES for ext in ("csv", "md", "tex")
-    ]
+    """The tables the tables rule writes (CSV, Markdown, LaTeX each); the VQA table only when
+    the config has VLMs (`las.tables` writes it from their records)."""
+    tables = REPORT_TABLES + (["vqa"] if config["vlms"] else [])
+    return [report_path(f"{t}.{ext}") for t in tables for ext in ("csv", "md", "tex")]
 
 
 def final_outputs():
