@@ -7,8 +7,13 @@ from pathlib import Path
 
 from tests.test_workflow import ROOT, copy_workflow, snakemake
 
-#: A job's block in Snakemake's dry-run output: its rule, wildcards and resources.
-JOB = re.compile(r"rule (\w+):\n(?:    .*\n)*?(?:    wildcards: (.*)\n)?    resources: (.*)")
+#: A job's block in Snakemake's dry-run output: its rule, wildcards and resources (other lines,
+#: such as a rule's priority, may stand between them).
+JOB = re.compile(
+    r"rule (\w+):\n(?:    (?!wildcards:|resources:).*\n)*(?:    wildcards: (.*)\n)?"
+    r"(?:    (?!resources:).*\n)*?"
+    r"    resources: (.*)"
+)
 
 
 def planned(work: Path, config: str) -> dict[tuple[str, str], dict[str, str]]:
