@@ -147,7 +147,11 @@ def fused_code_value(
 ) -> Tensor:
     """The M1 (``out`` None) or M2 closed form value of float32 ``x`` (:func:`fused_code_units`,
     then :func:`bit_serial_closed_form`'s value); one pass when compiled."""
-    q, tau = fused_code_units(x, nor, out, T, dyadic, nearest)
+    return _signed_value(x, *fused_code_units(x, nor, out, T, dyadic, nearest), T)
+
+
+def _signed_value(x: Tensor, q: Tensor, tau: Tensor, T: int) -> Tensor:
+    """``sign(x) * q * tau * 2**-T``: the value of the units ``q`` of step ``tau * 2**-T``."""
     return torch.copysign(q * (tau * 2.0**-T), x)
 
 
@@ -176,11 +180,9 @@ def fused_code_value_count(
     code: BitSerialCode,
 ) -> tuple[Tensor, Tensor]:
     """(:func:`fused_code_value`, :func:`fused_code_count`) of float32 ``x``: the value and the
-    spikes per element of one code, in one pass when compiled (a counted forward, M8)."""
-    return (
-        fused_code_value(x, nor, out, T, dyadic, nearest),
-        fused_code_count(x, nor, out, T, dyadic, nearest, code),
-    )
+    spikes per element of one code from one :func:`fused_code_units` (a counted forward, M8)."""
+    q, tau = fused_code_units(x, nor, out, T, dyadic, nearest)
+    return _signed_value(x, q, tau, T), code.count(q.to(torch.int64))
 
 
 def is_dyadic(*taus: Tensor) -> bool:
