@@ -101,9 +101,13 @@ def is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+#: The summary keys that identify a record (the head of :func:`summary`).
+IDENTITY = ("config_hash", "git_commit")
+
+
 def summary(record: Mapping[str, Any]) -> dict[str, Scalar]:
     """The scalar part of a record: config hash, git commit and every scalar stage field."""
-    head = {"config_hash": record["config_hash"], "git_commit": record.get("git_commit")}
+    head = {key: record.get(key) for key in IDENTITY}
     return head | {k: v for k, v in record.items() if k not in RESERVED and is_scalar(v)}
 
 
@@ -133,7 +137,13 @@ def record_stage(
     tmp.write_text(json.dumps(record, indent=2, default=str))
     tmp.replace(path)
     if run is not None:
-        _mirror(run, record, tables or {}, [path, *artifacts])
+        try:
+            _mirror(run, record, tables or {}, [path, *artifacts])
+        except Exception as error:  # as in _start_run: W&B's failure never costs a result
+            warnings.warn(
+                f"W&B mirror of stage {stage!r} failed ({error}); the local record is complete",
+                stacklevel=2,
+            )
     return path
 
 
@@ -240,7 +250,12 @@ def _mirror(
     tables: Mapping[str, pd.DataFrame],
     files: list[Path],
 ) -> None:
-    """Log summary, tables and files to ``run`` and finish it."""
+    """Log summary, tables and files to ``run`` and finish it.
+
+    The artifact's metadata is the record's identity (config hash, git commit) with every
+    scalar field nested under ``summary``: W&B refuses more than 100 top-level metadata keys,
+    and a task table flattens to hundreds (:func:`las.reporting.flatten_task_rows`).
+    """
     import wandb
 
     with run:
@@ -249,7 +264,9 @@ def _mirror(
         if tables:
             run.log({f"tables/{k}": wandb.Table(dataframe=df) for k, df in tables.items()})
         name = re.sub(r"[^\w.-]", "-", run.name or record["stage"])
-        artifact = wandb.Artifact(name, type=record["stage"], metadata=scalars)
+        identity = {k: scalars[k] for k in IDENTITY}
+        metadata = identity | {"summary": {k: v for k, v in scalars.items() if k not in identity}}
+        artifact = wandb.Artifact(name, type=record["stage"], metadata=metadata)
         for path in files:
             artifact.add_file(str(path))
         run.log_artifact(artifact)

@@ -52,3 +52,23 @@ def test_every_configured_model_is_sized(tmp_path):
     jobs = planned(work, "all.yaml")
     assert {m for rule, m in jobs if rule == "collect"} == set(names)
     assert all(int(jobs["evaluate", m]["mem_mb"]) >= 8192 for m in names)
+
+
+def test_larger_models_chains_start_first(tmp_path):
+    """Of two ready jobs of one tier the larger model's has the higher priority (its chain to
+    evaluate_tasks is the longest); download, the chain's head, is in that tier."""
+    done = snakemake(copy_workflow(tmp_path), "-n", config="conf/pipeline/embedded_full.yaml")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    priority = {}
+    for block in done.stdout.split("\n\n"):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.MULTILINE)
+        model = re.search(r"wildcards: .*\bmodel=([^,\s]+)", block)
+        if rule and model:
+            level = re.search(r"priority: ([\d.]+)", block)
+            priority[rule[1], model[1]] = float(level[1]) if level else 0.0
+    by_size = ["minilm_l6", "smollm2_135m", "gemma3_270m", "qwen25_coder_05b"]
+    for rule in ("download", "collect", "convert", "evaluate_tasks"):
+        levels = [priority[rule, m] for m in by_size if (rule, m) in priority]
+        assert len(levels) >= 3 and levels == sorted(levels) and len(set(levels)) == len(levels)
+        assert all(2 <= level < 3 for level in levels)
+    assert priority["evaluate", "qwen25_coder_05b"] < priority["collect", "minilm_l6"]

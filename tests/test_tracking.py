@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +59,42 @@ def test_offline_mode_writes_an_offline_run_folder(tmp_path, monkeypatch):
     assert folder.parent == tmp_path / "wandb" and folder.name.startswith("offline-run-")
     assert (folder / f"run-{run['id']}.wandb").stat().st_size > 0
     assert list((folder / "files" / "media" / "table" / "tables").glob("sites_*.table.json"))
+
+
+def test_a_record_of_many_fields_mirrors_whole_within_wandbs_metadata_limit(tmp_path, monkeypatch):
+    """A task table flattens to hundreds of fields; W&B refuses artifacts with more than 100
+    top-level metadata keys (the first full pipeline run lost a finished job to it)."""
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    made = []
+
+    class Recorded(wandb.Artifact):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self.metadata)
+
+    monkeypatch.setattr(wandb, "Artifact", Recorded)
+    fields = {f"task{i}/acc": i / 1000 for i in range(250)}
+    cfg = stage_config(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        record_stage(
+            tmp_path, "evaluate_tasks", cfg, TrackingConfig(**cfg["tracking"]), DIGEST, fields
+        )
+    (metadata,) = made
+    assert metadata["config_hash"] == DIGEST and len(metadata) <= 100
+    assert metadata["summary"] == fields
+
+
+def test_a_failed_mirror_warns_and_keeps_the_local_record(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+
+    def refuse(*args, **kwargs):
+        raise ValueError("Artifact must not have more than 100 metadata keys.")
+
+    monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log_artifact", refuse)
+    with pytest.warns(UserWarning, match="mirror of stage 'collect' failed .*100 metadata"):
+        written = record(tmp_path, stage_config(tmp_path))
+    assert written["sites"] == 2 and written["wandb"]["mode"] == "offline"
 
 
 NO_LOOKUPS = """

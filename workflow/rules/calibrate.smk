@@ -15,7 +15,7 @@ rule calibrate:
         "logs/calibrate/{experiment}/{model}/{calibration}.log",
     benchmark:
         "results/{experiment}/benchmarks/calibrate/{model}/{calibration}.tsv"
-    priority: 2  # on the way to the longest jobs (evaluate_tasks): started first
+    priority: larger_models_first(2)  # on the way to the longest jobs (evaluate_tasks)
     conda:
         "../../environment.yml"
     resources:

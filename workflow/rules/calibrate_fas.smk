@@ -17,7 +17,7 @@ rule calibrate_fas:
         "logs/calibrate_fas/{experiment}/{model}/T{T}.log",
     benchmark:
         "results/{experiment}/benchmarks/calibrate_fas/{model}/T{T}.tsv"
-    priority: 2  # the head of the FAS chain (four jobs in a row): started first
+    priority: larger_models_first(2)  # the head of the FAS chain (four jobs in a row)
     conda:
         "../../environment.yml"
     resources:

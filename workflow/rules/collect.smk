@@ -12,7 +12,7 @@ rule collect:
         "logs/collect/{experiment}/{model}.log",
     benchmark:
         "results/{experiment}/benchmarks/collect/{model}.tsv"
-    priority: 2  # on the way to the longest jobs (evaluate_tasks): started first
+    priority: larger_models_first(2)  # on the way to the longest jobs (evaluate_tasks)
     conda:
         "../../environment.yml"
     resources:

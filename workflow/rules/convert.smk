@@ -21,7 +21,7 @@ rule convert:
         "results/{experiment}/benchmarks/convert/{model}/{calibration}/{ablation}.tsv"
     wildcard_constraints:
         calibration=r"mse(_\w+)?|quantile|fixed",
-    priority: 2  # on the way to the longest jobs (evaluate_tasks): started first
+    priority: larger_models_first(2)  # on the way to the longest jobs (evaluate_tasks)
     conda:
         "../../environment.yml"
     resources:

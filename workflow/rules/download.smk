@@ -8,6 +8,7 @@ rule download:
         "logs/download/{experiment}/{model}.log",
     benchmark:
         "results/{experiment}/benchmarks/download/{model}.tsv"
+    priority: larger_models_first(2)  # on the way to the longest jobs (evaluate_tasks)
     conda:
         "../../environment.yml"
     resources:

@@ -13,7 +13,7 @@ rule evaluate_tasks:
         "logs/evaluate_tasks/{experiment}/{model}/{method}/{variant}/{task}.log",
     benchmark:
         "results/{experiment}/benchmarks/evaluate_tasks/{model}/{method}/{variant}/{task}.tsv"
-    priority: 2  # on the way to the longest jobs (evaluate_tasks): started first
+    priority: larger_models_first(2)  # on the way to the longest jobs (evaluate_tasks)
     conda:
         "../../environment.yml"
     resources:

@@ -16,7 +16,7 @@ rule finetune_qcfs:
         "logs/finetune_qcfs/{experiment}/{model}.log",
     benchmark:
         "results/{experiment}/benchmarks/finetune_qcfs/{model}.tsv"
-    priority: 2  # the head of the FAS chain (four jobs in a row): started first
+    priority: larger_models_first(2)  # the head of the FAS chain (four jobs in a row)
     conda:
         "../../environment.yml"
     resources:

@@ -11,7 +11,7 @@ rule fit_hg:
         "logs/fit_hg/{experiment}/{model}.log",
     benchmark:
         "results/{experiment}/benchmarks/fit_hg/{model}.tsv"
-    priority: 2  # on the way to the longest jobs (evaluate_tasks): started first
+    priority: larger_models_first(2)  # on the way to the longest jobs (evaluate_tasks)
     conda:
         "../../environment.yml"
     resources:

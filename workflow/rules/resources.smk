@@ -61,6 +61,19 @@ def job_needs(stage, model):
     }
 
 
+def larger_models_first(tier):
+    """A rule's priority (Snakemake starts the ready job of highest priority first): `tier`,
+    plus a share in [0, 1) that grows with the job's model's size, so that of two ready jobs of
+    one tier the larger model's starts first. Its chain (download -> collect -> ... ->
+    evaluate_tasks) is the longest, and started last it would end the run alone."""
+
+    def priority(w):
+        params = model_size(w["model"])[0] if "model" in w.keys() else 0.0
+        return tier + params / (1 + params)
+
+    return priority
+
+
 def stage_resources(stage):
     """The resources of a `stage` rule: sized by its `model` wildcard, memory and time doubled
     on a second attempt (the Slurm profile's retries)."""
