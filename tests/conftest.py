@@ -7,6 +7,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
+# The fused closed forms compile on first use, so tests prove the compiled passes (a stage
+# process otherwise runs small inputs eagerly: las.neurons.compiled.EAGER_ELEMENTS).
+os.environ.setdefault("LAS_COMPILE_AFTER", "0")
 # Downloads (embedded models, data assets) go to one cache shared by the test runs.
 TEST_CACHE = os.environ.get(
     "LAS_TEST_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "las-test-assets")

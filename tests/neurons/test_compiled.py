@@ -49,6 +49,30 @@ def test_fused_mt_equals_the_closed_form(tau):
     assert torch.equal(fused_code_value(x, nor, None, 16, is_dyadic(nor)), want)  # eager
 
 
+def test_a_function_runs_eagerly_until_its_elements_pay_for_a_compile(monkeypatch):
+    """Tiered: eager (the same values) for the first EAGER_ELEMENTS elements, then compiled."""
+    gen = torch.Generator().manual_seed(2)
+    neuron = MTNeuron(torch.tensor(0.8), T=12)
+    x = hard_inputs(neuron.tau, 12, gen)
+    want = eager(neuron, x)
+    monkeypatch.setattr(compiled, "EAGER_ELEMENTS", 2 * x.numel())
+    monkeypatch.setattr(compiled, "_compiled", {})
+    monkeypatch.setattr(compiled, "_eager_elements", {})
+    made = []
+    real = torch.compile
+
+    def compile_spy(fn, **kwargs):
+        made.append(fn.__name__)
+        return real(fn, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", compile_spy)
+    for calls in (1, 2):
+        assert torch.equal(neuron(x), want)
+        assert made == [] and compiled._eager_elements == {"mt": calls * x.numel()}
+    assert torch.equal(neuron(x), want)
+    assert made == ["fused_code_value"] and "mt" in compiled._compiled
+
+
 def test_fused_oat_equals_the_closed_form():
     gen = torch.Generator().manual_seed(1)
     nor = torch.rand(SHAPE[1], generator=gen) * 0.5 + 0.1
