@@ -8,10 +8,11 @@ registers instead of float64 tensors. Every fused function in ``las`` has only e
 before additions, so a compiler's multiply-add contraction cannot change a result; each is
 tested bit for bit against its eager closed form.
 
-A function is compiled only once it has run :data:`EAGER_ELEMENTS` elements eagerly (the
-same function, op by op: the same values), as a tiered JIT does. A compile costs seconds, so a
-process that evaluates little (the ``evaluate`` stage on 1,024 held-out tokens) is faster never
-compiling, and one that evaluates much (an lm-eval task) pays the eager prefix once.
+The fused functions compile only once the process has run :data:`EAGER_ELEMENTS` elements
+through them eagerly (the same functions, op by op: the same values), as a tiered JIT does. A
+compile costs seconds, so a process that evaluates little (the ``evaluate`` stage on 1,024
+held-out tokens) is faster never compiling, and one that evaluates much (an lm-eval task) pays
+the eager prefix once.
 
 ``LAS_COMPILE=0`` switches fusion off (eager closed forms everywhere); ``LAS_COMPILE_AFTER=<n>``
 sets :data:`EAGER_ELEMENTS` (0: compile on first use, as the speed benchmarks and the tests of
@@ -35,16 +36,18 @@ MIN_ELEMENTS = 1 << 15
 #: integer tuple is one more compile of its function, hence the higher recompile limit.
 DYNAMO_CONFIG = {"specialize_int": True, "recompile_limit": 64}
 ENABLED = os.environ.get("LAS_COMPILE", "1") != "0"
-#: Elements (of its first argument, summed over calls) a function runs eagerly before it is
-#: compiled: the ski-rental point, where the time an eager pass loses to a fused one equals
-#: one compile. Measured on the 2-core CPU machine of README "Performance" (bench/README.md,
-#: ``bench_compile.py``): a fused MT pass 2 to 3 ns per element, the same function eager 17 to
-#: 26 ns, the first compile in a process 6.6 s (warm inductor cache) to 11.5 s (cold): break-even
-#: at 3e8 to 8e8 elements. With 2**29 a run pays at most about twice the better choice's time
-#: for the prefix, and the ``evaluate`` stage (5e8 elements over three functions) compiles none.
-EAGER_ELEMENTS = int(os.environ.get("LAS_COMPILE_AFTER", 1 << 29))
+#: Elements (of the first argument, summed over every fused call of the process) run eagerly
+#: before the fused functions compile: the ski-rental point, where the time the eager passes
+#: lose to fused ones equals one compile. Measured by ``bench/bench_compile.py`` on the 2-core
+#: CPU machine of README "Performance" (1 thread): a fused MT pass 1.0 ns per element, the same
+#: function eager 17 ns (value and count: 2.2 vs 44 ns); the first compile in a process 14 s
+#: with an empty inductor cache, 3.6 s with a warm one, every later function 0.2 to 2 s. So the
+#: break-even is about 2e8 (warm) to 9e8 (cold) elements of the first compile, and after it
+#: every function compiles at once. With 2**30 a process pays at most about twice the better
+#: choice's time for its prefix; the ``evaluate`` stage (5e8 elements) compiles nothing.
+EAGER_ELEMENTS = int(os.environ.get("LAS_COMPILE_AFTER", 1 << 30))
 _compiled: dict[str, Callable] = {}
-_eager_elements: dict[str, int] = {}
+_eager_elements = 0
 
 
 def wanted(x: Tensor, min_elements: int | None = None) -> bool:
@@ -53,15 +56,15 @@ def wanted(x: Tensor, min_elements: int | None = None) -> bool:
 
 
 def run(name: str, fn: Callable, *args):
-    """``fn(*args)``: eager until ``name`` has run :data:`EAGER_ELEMENTS` elements, then compiled
-    (once per ``name``, dynamic shapes); eager if compiling fails. The same values either way."""
-    global ENABLED
+    """``fn(*args)``: eager until the process has run :data:`EAGER_ELEMENTS` elements of fused
+    functions, then compiled (once per ``name``, dynamic shapes); eager if compiling fails. The
+    same values either way."""
+    global ENABLED, _eager_elements
     import torch
 
     if name not in _compiled:
-        done = _eager_elements.get(name, 0)
-        if done < EAGER_ELEMENTS:
-            _eager_elements[name] = done + args[0].numel()
+        if _eager_elements < EAGER_ELEMENTS:
+            _eager_elements += args[0].numel()
             return fn(*args)
         _compiled[name] = torch.compile(fn, dynamic=True)
     try:
