@@ -34,9 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from accelerate.utils import get_max_memory
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import Collator
+from lm_eval.models.utils_hf import pad_and_concat
+from tqdm import tqdm
 
 from las import data, models
 from las.calibration.rules import RuleConfig
@@ -197,6 +201,96 @@ class LASLM(Converting, HFLM):
         for i, score in zip(order, scores, strict=True):
             ordered[i] = score
         return ordered
+
+    def _loglikelihood_tokens(
+        self,
+        requests: list[tuple[tuple[str, str] | None, list[int], list[int]]],
+        disable_tqdm: bool = False,
+        override_bs: int | None = None,
+    ) -> list[tuple[float, bool]]:
+        """``HFLM``'s scores (log-likelihood of each continuation, whether it is greedy), with
+        the output head and the log-softmax run only where a continuation is scored.
+
+        ``HFLM`` computes the logits at every position of every padded window and keeps the
+        continuation's: a multiple-choice item of a few hundred context tokens and a one-token
+        answer ran the head (Qwen2.5-Coder: 151,936 x 896, Gemma-3: 262,144 x 640, more than
+        its 18 blocks) and a log-softmax over the vocabulary on every context token. Here each
+        batch keeps its last ``K`` positions (``logits_to_keep``), ``K`` the least that holds
+        every row's continuation; the blocks see the same windows, so the scores are those of
+        ``HFLM`` (same order, batches, one-token-continuation sharing, left truncation to
+        ``max_length``, cache hook). Requests go to ``HFLM`` as they are when the backend is not
+        causal, the batch size is ``auto`` or the model's forward takes no ``logits_to_keep``.
+        """
+        size = override_bs or self.batch_size
+        forward = inspect.signature(self.model.forward).parameters
+        if self.backend != "causal" or not str(size).isdigit() or "logits_to_keep" not in forward:
+            return super()._loglikelihood_tokens(requests, disable_tqdm, override_bs)
+        order = Collator(
+            requests,
+            sort_fn=lambda r: (-len(r[1]) - len(r[2]), tuple(r[1] + r[2])),
+            group_by="contexts" if self.logits_cache else None,
+            group_fn=lambda r: r[-2] + r[-1][:-1],
+        )
+        scores: list[tuple[float, bool]] = []
+        bar = tqdm(
+            total=len(requests),
+            disable=disable_tqdm or self.rank != 0,
+            desc="Running loglikelihood requests",
+        )
+        for chunk in order.get_batched(n=int(size)):
+            windows = [self._window(context, continuation) for _, context, continuation in chunk]
+            lengths = [len(w) for w in windows]  # before pad_and_concat pads the list in place
+            width = max(lengths)
+            keep = max(width - n + len(c) for n, (_, _, c) in zip(lengths, chunk, strict=True))
+            inputs = pad_and_concat(width, windows, padding_side="right")
+            logprobs = F.log_softmax(
+                self._kept_logits(inputs, keep), dim=-1, dtype=self.softmax_dtype
+            )  # [batch, keep, vocab]: window positions width - keep .. width - 1
+            for (key, context, continuation), length, rows in zip(
+                chunk, lengths, logprobs, strict=True
+            ):
+                end = keep - (width - length)
+                rows = rows[end - len(continuation) : end].unsqueeze(0)
+                greedy = rows.argmax(dim=-1)
+                for request, tokens, logits in order.get_cache(
+                    req_str=key, cxt_toks=context, cont_toks=continuation, logits=rows
+                ):
+                    target = torch.tensor(tokens, dtype=torch.long, device=self.device)[None]
+                    answer = (
+                        float(logits.gather(2, target[..., None]).sum()),
+                        bool((greedy[:, -target.shape[1] :] == target).all()),
+                    )
+                    scores.append(answer)
+                    if request is not None:  # rolling windows are cached per document
+                        self.cache_hook.add_partial("loglikelihood", request, answer)
+                    bar.update(1)
+        bar.close()
+        return order.get_original(scores)
+
+    def _window(self, context: list[int], continuation: list[int]) -> torch.Tensor:
+        """The model's input for one request: context and continuation less the last token,
+        truncated from the left to ``max_length`` tokens (with a warning, as ``HFLM``)."""
+        tokens = context + continuation
+        if len(tokens) > self.max_length + 1:
+            warnings.warn(
+                f"context ({len(context)}) and continuation ({len(continuation)}) tokens exceed "
+                f"max_length {self.max_length}: truncated from the left",
+                stacklevel=3,
+            )
+        return torch.tensor(tokens[-(self.max_length + 1) :][:-1], device=self.device)
+
+    def _kept_logits(self, inputs: torch.Tensor, keep: int) -> torch.Tensor:
+        """Logits ``[batch, keep, vocab]`` of the last ``keep`` positions of ``inputs``
+        (``[batch, width]`` token ids), under ``HFLM``'s no-grad and autocast settings."""
+        with (
+            torch.no_grad(),
+            torch.autocast(
+                device_type=self.device.type,
+                dtype=self.mixed_precision_dtype,
+                enabled=self.mixed_precision_dtype is not None,
+            ),
+        ):
+            return self.model(inputs, logits_to_keep=keep).logits
 
     def place(
         self,

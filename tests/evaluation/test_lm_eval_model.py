@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import socket
 
@@ -53,17 +54,55 @@ def test_rolling_scores_are_batched_longest_first_and_returned_in_request_order(
     lm = tiny_lm(method="none")
     alone = [lm.loglikelihood_rolling([r], disable_tqdm=True)[0] for r in requests]
     lengths = []
-    score = HFLM._loglikelihood_tokens
+    score = LASLM._loglikelihood_tokens
 
     def spy(self, requests, *args, **kwargs):
         lengths.extend(len(r[1]) + len(r[2]) for r in requests)
         return score(self, requests, *args, **kwargs)
 
-    monkeypatch.setattr(HFLM, "_loglikelihood_tokens", spy)
+    monkeypatch.setattr(LASLM, "_loglikelihood_tokens", spy)
     together = lm.loglikelihood_rolling(requests, disable_tqdm=True)
     assert lengths == sorted(lengths, reverse=True) and len(set(lengths)) > 1
     assert together == pytest.approx(alone, rel=1e-5)
     assert together[0] != together[1]
+
+
+@pytest.mark.parametrize("method", ["none", "las"])
+def test_scores_from_the_kept_positions_equal_hflm_scores(method, monkeypatch):
+    """The head runs on the continuation positions only (``logits_to_keep``): the scores and
+    greedy flags are ``HFLM``'s on every shape of request (one-token choices sharing a
+    context, long continuations, a window truncated to ``max_length``)."""
+    lm = tiny_lm(method=method, T=8, max_length=24)
+    requests = [
+        (("k", str(i)), list(ctx), list(cont))
+        for i, (ctx, cont) in enumerate(
+            [
+                (range(1, 9), [9]),
+                (range(1, 9), [10]),
+                (range(1, 9), [11, 12]),  # shared context
+                (range(3, 6), range(6, 16)),  # continuation longer than its context
+                (range(1, 40), [5, 6]),  # truncated from the left to max_length
+                ([7], [8]),
+            ]
+        )
+    ]
+    kept = []
+    forward = lm.model.forward
+
+    @functools.wraps(forward)  # the same signature: logits_to_keep is seen
+    def spy(*args, **kwargs):
+        kept.append((args[0].shape[1], kwargs["logits_to_keep"]))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(lm.model, "forward", spy)
+    with pytest.warns(UserWarning, match="truncated from the left"):
+        ours = lm._loglikelihood_tokens(requests, disable_tqdm=True)
+    monkeypatch.setattr(lm.model, "forward", forward)
+    reference = HFLM._loglikelihood_tokens(lm, requests, disable_tqdm=True)
+    assert [g for _, g in ours] == [g for _, g in reference]
+    assert [s for s, _ in ours] == pytest.approx([s for s, _ in reference], rel=1e-5, abs=1e-6)
+    assert len({s for s, _ in ours}) == len(requests)
+    assert any(keep < width for width, keep in kept)
 
 
 def test_converted_rows_carry_the_ann_reference(manager):
