@@ -12,16 +12,14 @@ prose), interleaved over ``--rounds`` rounds after one warm-up evaluation each o
 items. The fused closed forms compile as a user's run does, once the process has run ``2**30``
 elements through them (:mod:`las.neurons.compiled`), which a short task may first reach inside a
 timed round: each round's seconds are printed, and the median of three or more rounds is the
-steady state (``las_code_ll``, 12 items, when the warm-up ran 4 items: 32.5 s in the one round
-of ``--rounds 1``, which compiled; 11.4 s the median of 3). Tokens are counted at the model's
-forward (every row of every batch the harness sends, padding included: the same batches for
-both), so tokens/s is the harness's throughput, requests and all; the ratio is the number that
-counts. A third row, ``las-none``, is the
-``las`` model type on the original weights (``method=none``): ``las`` scores only the
-continuation positions (the output head and log-softmax run where a continuation is scored,
-:meth:`LASLM._loglikelihood_tokens`), which ``hf`` does not, so ``las / las-none`` is the
-conversion's own cost and ``las / hf`` what a user sees. Prints Markdown; writes
-``bench/out/eval.json``.
+steady state (README, Performance). Tokens are counted at the model's forward (every row of
+every batch the harness sends, padding included: the same batches for both), so tokens/s is the
+harness's throughput, requests and all; the ratio is the number that counts. A third row,
+``las-none``, is the ``las`` model type on the original weights (``method=none``): ``las``
+scores only the continuation positions (the output head and log-softmax run where a
+continuation is scored, :meth:`LASLM._loglikelihood_tokens`), which ``hf`` does not, so
+``las / las-none`` is the conversion's own cost and ``las / hf`` what a user sees. Prints
+Markdown; writes ``bench/out/eval.json``.
 """
 
 from __future__ import annotations
