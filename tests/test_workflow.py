@@ -63,11 +63,32 @@ def test_the_full_embedded_config_runs_every_real_model_on_every_task(tmp_path):
         for task_set in ("full_choice", "full_ppl"):
             record = f"{model}/evaluate_tasks/las/full/{task_set}/metrics.json"
             assert f"results/embedded_full/{record}" in out, record
+    # embedded_ablations.yaml and embedded_frontier.yaml run these
+    for outside in ("evaluate/mse/T4/", "evaluate/fas/", "evaluate/naive/", "evaluate/mse/naf/"):
+        assert outside not in out, outside
+
+
+def test_the_ablations_config_runs_every_ablation_and_baseline_with_its_tasks(tmp_path):
+    """conf/pipeline/embedded_ablations.yaml: every ablation of SmolLM2 and the three baselines at
+    T 4, 8 and 16, each baseline on the embedded task set (LAS at T = 16 is the full method)."""
+    work = copy_workflow(tmp_path)
+    done = snakemake(work, "-n", config="conf/pipeline/embedded_ablations.yaml")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    root = "results/embedded_ablations/smollm2_135m"
+    for run in ("mse/no_oat", "mse/T2", "mse/scale4", "quantile/full", "fixed/full", "mse/naf"):
+        assert f"{root}/evaluate/{run}/metrics.json" in out, run
+    for method in ("las", "fas", "naive"):
+        for T in (4, 8, 16):
+            run = "las/full" if (method, T) == ("las", 16) else f"{method}/T{T}"
+            assert f"{root}/evaluate_tasks/{run}/embedded/metrics.json" in out, run
+    assert "full_choice" not in out and "full_ppl" not in out
+    assert "rule raster:" in out and "rule evaluate_vqa:" in out
 
 
 def test_the_frontier_config_runs_every_point_on_every_real_causal_lm(tmp_path):
     """conf/pipeline/embedded_frontier.yaml: the frontier's runs (binary and signed digits, the
-    allocations) on the three real causal LMs; embedded_full keeps only the T = 16 signed point."""
+    allocations) on the three real causal LMs; embedded_full runs none of them."""
     work = copy_workflow(tmp_path)
     done = snakemake(work, "-n", config="conf/pipeline/embedded_frontier.yaml")
     out = done.stdout + done.stderr
