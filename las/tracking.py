@@ -1,10 +1,10 @@
 """The record every stage leaves: ``metrics.json`` first, mirrored to a W&B run (STYLE 14).
 
 :func:`record_stage` writes ``metrics.json`` in the stage's output folder (stage, resolved config,
-config hash, the stage's fields, git commit, package versions, and the W&B run that mirrors it),
-then logs the same to that run: the config, the scalar part of the record as the run summary
-(:func:`summary`), each table as a ``wandb.Table`` and the files as one artifact. Runs are grouped
-by experiment (``cfg.experiment``), with the stage as job type.
+config hash, the stage's fields, git commit, package versions, the platform, and the W&B run that
+mirrors it), then logs the same to that run: the config, the scalar part of the record as the run
+summary (:func:`summary`), each table as a ``wandb.Table`` and the files as one artifact. Runs are
+grouped by experiment (``cfg.experiment``), with the stage as job type.
 
 Modes (``tracking.mode``, overridden by the ``WANDB_MODE`` environment variable): ``offline``
 (the default) writes W&B's run files under ``<tracking.dir>/wandb/`` and never touches the
@@ -39,6 +39,7 @@ RESERVED = (
     "config_hash",
     "git_commit",
     "versions",
+    "platform",
     "wandb",
     "identity_config",
     "inputs",
@@ -208,7 +209,7 @@ def _init(tracking: TrackingConfig, record: Mapping[str, Any], mode: TrackingMod
             group=config.get("experiment"),
             job_type=stage,
             name=f"{model}-{stage}-{record['config_hash'][:8]}",
-            config=config | {"versions": record["versions"]},
+            config=config | {k: record[k] for k in ("versions", "platform") if k in record},
             dir=tracking.dir,
             settings=settings,
         )

@@ -53,12 +53,24 @@ def test_offline_mode_writes_an_offline_run_folder(tmp_path, monkeypatch):
     assert written["stage"] == "collect" and written["config_hash"] == DIGEST
     assert written["sites"] == 2 and written["functions"] == [{"name": "exp", "met": True}]
     assert written["config"]["experiment"] == "exp" and "torch" in written["versions"]
+    assert written["platform"]["cpu"] and written["platform"]["machine"]
     run = written["wandb"]
     assert run["mode"] == "offline" and run["project"] == "las" and run["group"] == "exp"
     folder = Path(run["dir"])
     assert folder.parent == tmp_path / "wandb" and folder.name.startswith("offline-run-")
     assert (folder / f"run-{run['id']}.wandb").stat().st_size > 0
     assert list((folder / "files" / "media" / "table" / "tables").glob("sites_*.table.json"))
+
+
+def test_the_record_names_the_platform_its_numbers_came_from(tmp_path, monkeypatch):
+    """Float results differ in the last bits between CPUs: the record says which one ran."""
+    import torch
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    platform = record(tmp_path, stage_config(tmp_path, mode="disabled"))["platform"]
+    assert platform["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert platform["threads"] == torch.get_num_threads()
+    assert platform["cpu"] and platform["machine"]
 
 
 def test_a_record_of_many_fields_mirrors_whole_within_wandbs_metadata_limit(tmp_path, monkeypatch):
