@@ -206,6 +206,21 @@ def test_a_lost_record_reruns_its_stage(workflow, tmp_path):
         shutil.copy2(tmp_path / "saved", path)
 
 
+def test_a_changed_override_reruns_its_stage_only(workflow, tmp_path):
+    """A stage's extra Hydra overrides (`overrides` in the pipeline config) are a param Snakemake
+    records: changing one reruns that stage and what reads it, not the stages before it."""
+    reduced = (workflow / CONFIG).read_text()
+    old = "evaluate: data.seq_len=32 data.eval_sequences=2"
+    assert old in reduced
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(reduced.replace(old, "evaluate: data.seq_len=32 data.eval_sequences=3"))
+    again = snakemake(workflow, "-n", config=str(changed))
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out[-3000:]
+    assert "rule evaluate:" in out and "params" in out.split("rule evaluate:")[1][:2000]
+    assert "rule collect:" not in out and "rule convert:" not in out
+
+
 def test_every_file_the_tables_read_is_declared(workflow):
     """Failure 8: `hg_sample_errors.csv`, read by `tables`, is one of its declared inputs."""
     done = snakemake(workflow, "--detailed-summary")

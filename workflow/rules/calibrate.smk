@@ -21,10 +21,10 @@ rule calibrate:
     resources:
         **stage_resources("calibrate"),
     params:
+        extra=extra("calibrate"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} calibration={w.calibration} "
-            f"stats={input.stats} output_dir={os.path.dirname(output.record)} "
-            f"{extra('calibrate')}"
+            f"stats={input.stats} output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.calibrate {params.overrides} > {log} 2>&1"
+        "python -m las.calibrate {params.overrides} {params.extra} > {log} 2>&1"

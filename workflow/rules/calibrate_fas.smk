@@ -23,10 +23,10 @@ rule calibrate_fas:
     resources:
         **stage_resources("calibrate_fas"),
     params:
+        extra=extra("calibrate_fas"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} conversion.T={w.T} "
             f"weights={input.weights} output_dir={os.path.dirname(output.record)} "
-            f"{extra('calibrate_fas')}"
         ),
     shell:
-        "python -m las.calibrate_fas {params.overrides} > {log} 2>&1"
+        "python -m las.calibrate_fas {params.overrides} {params.extra} > {log} 2>&1"

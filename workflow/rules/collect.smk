@@ -18,9 +18,10 @@ rule collect:
     resources:
         **stage_resources("collect"),
     params:
+        extra=extra("collect"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, output: (
             f"model={w.model} experiment={w.experiment} "
-            f"output_dir={os.path.dirname(output.record)} {extra('collect')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.collect {params.overrides} > {log} 2>&1"
+        "python -m las.collect {params.overrides} {params.extra} > {log} 2>&1"

@@ -10,7 +10,10 @@ def stage_confs(*groups):
 
 
 def extra(stage):
-    """Extra Hydra overrides of `stage` from the pipeline config (params: a change reruns it)."""
+    """Extra Hydra overrides of `stage` from the pipeline config. Pass it as a param of its own
+    (`extra=extra(stage)`): Snakemake records only the params not derived from input or output,
+    so inside the `overrides` lambda (which reads them) a changed override reran nothing.
+    """
     return config["overrides"].get(stage, "")
 
 

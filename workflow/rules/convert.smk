@@ -27,13 +27,14 @@ rule convert:
     resources:
         **stage_resources("convert"),
     params:
+        extra=extra("convert"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} calibration={w.calibration} "
             f"ablation={w.ablation} thresholds={input.thresholds} bank={input.bank} "
-            f"output_dir={os.path.dirname(output.record)} {extra('convert')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.convert {params.overrides} > {log} 2>&1"
+        "python -m las.convert {params.overrides} {params.extra} > {log} 2>&1"
 
 
 # The baselines' folders (METHOD.md M9, M10): the same stage, by method, per T.
@@ -61,10 +62,11 @@ rule convert_baseline:
     resources:
         **stage_resources("convert"),
     params:
+        extra=extra("convert"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} method={w.method} ablation=T{w.T} "
             + " ".join(f"{k}={v}" for k, v in input.items() if k != "confs")
-            + f" output_dir={os.path.dirname(output.record)} {extra('convert')}"
+            + f" output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.convert {params.overrides} > {log} 2>&1"
+        "python -m las.convert {params.overrides} {params.extra} > {log} 2>&1"

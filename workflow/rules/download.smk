@@ -14,9 +14,10 @@ rule download:
     resources:
         **stage_resources("download"),
     params:
+        extra=extra("download"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, output: (
             f"model={w.model} experiment={w.experiment} "
-            f"output_dir={os.path.dirname(output.record)} {extra('download')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.download {params.overrides} > {log} 2>&1"
+        "python -m las.download {params.overrides} {params.extra} > {log} 2>&1"

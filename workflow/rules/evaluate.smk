@@ -17,10 +17,11 @@ rule evaluate:
     resources:
         **stage_resources("evaluate"),
     params:
+        extra=extra("evaluate"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} "
             f"converted={os.path.dirname(input.converted)} "
-            f"output_dir={os.path.dirname(output.record)} {extra('evaluate')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.evaluate {params.overrides} > {log} 2>&1"
+        "python -m las.evaluate {params.overrides} {params.extra} > {log} 2>&1"

@@ -14,10 +14,11 @@ rule evaluate_glue:
     resources:
         **stage_resources("evaluate_glue"),
     params:
+        extra=extra("evaluate_glue"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} glue={w.glue} "
             f"converted={os.path.dirname(input.converted)} "
-            f"output_dir={os.path.dirname(output.record)} {extra('evaluate_glue')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.evaluate_glue {params.overrides} > {log} 2>&1"
+        "python -m las.evaluate_glue {params.overrides} {params.extra} > {log} 2>&1"

@@ -14,10 +14,11 @@ rule evaluate_probe:
     resources:
         **stage_resources("evaluate_probe"),
     params:
+        extra=extra("evaluate_probe"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} "
             f"converted={os.path.dirname(input.converted)} "
-            f"output_dir={os.path.dirname(output.record)} {extra('evaluate_probe')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.evaluate_probe {params.overrides} > {log} 2>&1"
+        "python -m las.evaluate_probe {params.overrides} {params.extra} > {log} 2>&1"

@@ -19,10 +19,11 @@ rule evaluate_tasks:
     resources:
         **stage_resources("evaluate_tasks"),
     params:
+        extra=extra("evaluate_tasks"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} method={w.method} task={w.task} "
             f"converted={os.path.dirname(input.converted)} "
-            f"output_dir={os.path.dirname(output.record)} {extra('evaluate_tasks')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.evaluate_tasks {params.overrides} > {log} 2>&1"
+        "python -m las.evaluate_tasks {params.overrides} {params.extra} > {log} 2>&1"

@@ -22,9 +22,10 @@ rule evaluate_vlm_tasks:
         **stage_resources("evaluate_vlm_tasks"),
     params:
         python=lambda w: harness_python(w.task),
+        extra=extra("evaluate_vlm_tasks"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, output: (
             f"model={w.model} experiment={w.experiment} method={w.method} task={w.task} "
-            f"output_dir={os.path.dirname(output.record)} {extra('evaluate_vlm_tasks')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "{params.python} -m las.evaluate_vlm_tasks {params.overrides} > {log} 2>&1"
+        "{params.python} -m las.evaluate_vlm_tasks {params.overrides} {params.extra} > {log} 2>&1"

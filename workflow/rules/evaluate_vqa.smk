@@ -13,9 +13,10 @@ rule evaluate_vqa:
     resources:
         **stage_resources("evaluate_vqa"),
     params:
+        extra=extra("evaluate_vqa"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, output: (
             f"vlm={w.vlm} experiment={w.experiment} "
-            f"output_dir={os.path.dirname(output.record)} {extra('evaluate_vqa')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.evaluate_vqa {params.overrides} > {log} 2>&1"
+        "python -m las.evaluate_vqa {params.overrides} {params.extra} > {log} 2>&1"

@@ -22,9 +22,10 @@ rule finetune_qcfs:
     resources:
         **stage_resources("finetune_qcfs"),
     params:
+        extra=extra("finetune_qcfs"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, output: (
             f"model={w.model} experiment={w.experiment} "
-            f"output_dir={os.path.dirname(output.record)} {extra('finetune_qcfs')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.finetune_qcfs {params.overrides} > {log} 2>&1"
+        "python -m las.finetune_qcfs {params.overrides} {params.extra} > {log} 2>&1"

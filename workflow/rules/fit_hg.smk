@@ -17,9 +17,10 @@ rule fit_hg:
     resources:
         **stage_resources("fit_hg"),
     params:
+        extra=extra("fit_hg"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} stats={input.stats} "
-            f"output_dir={os.path.dirname(output.record)} {extra('fit_hg')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.fit_hg {params.overrides} > {log} 2>&1"
+        "python -m las.fit_hg {params.overrides} {params.extra} > {log} 2>&1"

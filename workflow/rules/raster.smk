@@ -16,10 +16,11 @@ rule raster:
     resources:
         **stage_resources("raster"),
     params:
+        extra=extra("raster"),  # not derived from input/output: a change reruns the job
         overrides=lambda w, input, output: (
             f"model={w.model} experiment={w.experiment} "
             f"converted={os.path.dirname(input.converted)} "
-            f"output_dir={os.path.dirname(output.record)} {extra('raster')}"
+            f"output_dir={os.path.dirname(output.record)}"
         ),
     shell:
-        "python -m las.raster {params.overrides} > {log} 2>&1"
+        "python -m las.raster {params.overrides} {params.extra} > {log} 2>&1"
