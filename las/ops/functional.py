@@ -30,6 +30,7 @@ def spiking_softmax(
     offset: SoftmaxOffset = "max",
     keep: Tensor | None = None,
     score: nn.Module | None = None,
+    overwrite_scores: bool = False,
 ) -> Tensor:
     """Softmax over the last dim (M5): offset, HG exp, row sum, HG 1/x, Hadamard, MT(tau=1).
 
@@ -41,6 +42,8 @@ def spiking_softmax(
         keep: optional boolean mask broadcastable to ``scores``; False entries (masked keys) get no
             synapse: they are gated out before and after the exponential.
         score: the MT neuron whose codes the spiking row max compares (offset ``"max"``).
+        overwrite_scores: the caller gives ``scores`` up: the fused fast path may reuse its
+            storage for the maps it computes (:func:`las.ops.fused.attention_softmax`).
 
     The exp neuron reads the accumulated scores minus the reference (M6 pipelining: the reference
     is subtracted once per element). In fast mode a large float32 map takes
@@ -49,7 +52,9 @@ def spiking_softmax(
     """
     reference = softmax_reference(sim, scores, offset, keep, score)
     if sim.mode is Mode.FAST and fused.applies(scores, exp, reciprocal, probability):
-        out = fused.attention_softmax(scores, exp, reciprocal, probability, reference, keep)
+        out = fused.attention_softmax(
+            scores, exp, reciprocal, probability, reference, keep, overwrite=overwrite_scores
+        )
         if out is not None:
             return out
     shifted = sim.lift(sim.accumulate(scores) - reference)
@@ -220,6 +225,7 @@ def spiking_attention_core(
         offset,
         keep,
         neurons["score"] if "score" in neurons else None,  # noqa: SIM401 (a ModuleDict)
+        overwrite_scores=True,  # a product made here, read by nothing else
     )
     return sim.product(probs, vs, torch.matmul)
 

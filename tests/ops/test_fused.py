@@ -21,11 +21,11 @@ def core(neurons):
     return {k: v for k, v in neurons.items() if k != "score"}
 
 
-def fused_softmax(scores, neurons, offset, keep):
+def fused_softmax(scores, neurons, offset, keep, overwrite=False):
     """The fused passes run eagerly, on the reference the generic path subtracts."""
     reference = softmax_reference(FastSim(), scores, offset, keep, neurons["score"])
     return fused.attention_softmax(
-        scores, **core(neurons), reference=reference, keep=keep, fuse=False
+        scores, **core(neurons), reference=reference, keep=keep, fuse=False, overwrite=overwrite
     )
 
 
@@ -78,9 +78,13 @@ def masks(n: int):
 @pytest.mark.parametrize("tau", [1.0, 0.7])
 @pytest.mark.parametrize("block", [256, 5])
 @pytest.mark.parametrize("zero_in_range", [True, False])
-def test_fused_passes_equal_the_generic_path(offset, mask, tau, block, zero_in_range, monkeypatch):
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_fused_passes_equal_the_generic_path(
+    offset, mask, tau, block, zero_in_range, overwrite, monkeypatch
+):
     """Blocks of 5 query rows leave out the causally masked keys (uneven last block, fully
-    masked rows); an exp range without 0 makes every masked key a clamped input."""
+    masked rows); an exp range without 0 makes every masked key a clamped input. With
+    ``overwrite`` the result lives in the scores' storage (no map allocated)."""
     monkeypatch.setattr(fused, "ROW_BLOCK", block)
     gen = torch.Generator().manual_seed(1)
     n = 24
@@ -95,9 +99,36 @@ def test_fused_passes_equal_the_generic_path(offset, mask, tau, block, zero_in_r
     want = generic(scores, neurons, offset, keep)
     clamped = int(neurons["exp"].n_clamped)
     neurons["exp"].reset()
-    got = fused_softmax(scores, neurons, offset, keep)
+    given = scores.clone()
+    got = fused_softmax(given, neurons, offset, keep, overwrite)
     assert torch.equal(got, want)
     assert int(neurons["exp"].n_clamped) == clamped
+    assert (got.data_ptr() == given.data_ptr()) is overwrite
+    if not overwrite:
+        assert torch.equal(given, scores)  # the caller's scores are left as they were
+
+
+def test_overwrite_leaves_non_finite_and_grad_scores_untouched():
+    """Overwriting checks every score first: a non-finite one (kept or masked) returns None
+    before any write (the caller's generic path then raises, naming the site); scores that
+    require grad are never overwritten."""
+    n = 16
+    keep = masks(n)["causal"]
+    for where in (0, 9):
+        scores = torch.randn(1, 1, n, n)
+        neurons = softmax_neurons(scores)
+        scores[0, 0, 1, where] = float("nan")
+        given = scores.clone()
+        assert fused_softmax(given, neurons, "first", keep, overwrite=True) is None
+        assert torch.equal(given.nan_to_num(), scores.nan_to_num())
+    scores = torch.randn(1, 1, n, n, requires_grad=True)
+    neurons = softmax_neurons(scores.detach())
+    with torch.no_grad():
+        reference = softmax_reference(FastSim(), scores, "first", keep)
+    got = fused.attention_softmax(
+        scores, **core(neurons), reference=reference, keep=keep, fuse=False, overwrite=True
+    )
+    assert got.data_ptr() != scores.data_ptr()
 
 
 @pytest.mark.parametrize("block", [256, 100])
@@ -114,6 +145,13 @@ def test_compiled_softmax_equals_the_generic_path(block, monkeypatch):
     neurons["exp"].reset()
     got = spiking_softmax(FastSim(), scores, **neurons, offset="max", keep=keep)
     assert torch.equal(got, want)
+    assert int(neurons["exp"].n_clamped) == clamped
+    neurons["exp"].reset()
+    given = scores.clone()
+    got = spiking_softmax(
+        FastSim(), given, **neurons, offset="max", keep=keep, overwrite_scores=True
+    )
+    assert torch.equal(got, want) and got.data_ptr() == given.data_ptr()
     assert int(neurons["exp"].n_clamped) == clamped
 
 
