@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from las.neurons import compiled
+from las.neurons.base import check_finite
 from las.neurons.hg import HGNeuron, uniform_value
 from las.neurons.mt import MTNeuron, fused_code_value, is_dyadic
 
@@ -207,7 +208,8 @@ def attention_softmax(
     ``overwrite`` (the caller gives ``scores`` up: :func:`las.ops.functional.spiking_attention_core`
     does, its scores being a product it made) and ``scores`` not requiring grad, that map is
     ``scores`` itself, checked finite first (one reduction; None, with ``scores`` untouched,
-    if not), so no map is allocated: a fresh ``n x n`` float32 map costs its page faults and a
+    if not; an overflowing offset of finite scores raises the generic path's error naming the
+    exp's site), so no map is allocated: a fresh ``n x n`` float32 map costs its page faults and a
     zero fill, about 3x a pass over an existing one at 2048 tokens. Same values either way.
 
     The two element-wise passes run per block of query rows up to the block's last kept key
@@ -243,8 +245,11 @@ def attention_softmax(
         outside += block_outside
     total = e.sum(-1, keepdim=True)
     if not bool(torch.isfinite(total).all()):
-        if in_place:  # finite scores give finite HG outputs: unreachable
-            raise RuntimeError("the fused softmax's row sums of finite scores are not finite")
+        if in_place:
+            # Finite scores can still overflow ``scores - reference``; with the scores gone,
+            # raise here the generic path's error: e is NaN exactly where the exp's input is
+            # not finite (exp_map), so this names the exp's site and counts those inputs.
+            check_finite(e, exp.site)
         return None
     if keep is not None:
         total = total + (~keep.any(-1, keepdim=True)).to(scores.dtype)

@@ -110,8 +110,9 @@ def test_fused_passes_equal_the_generic_path(
 
 def test_overwrite_leaves_non_finite_and_grad_scores_untouched():
     """Overwriting checks every score first: a non-finite one (kept or masked) returns None
-    before any write (the caller's generic path then raises, naming the site); scores that
-    require grad are never overwritten."""
+    before any write (the caller's generic path then raises, naming the site); finite scores
+    whose offset overflows raise the generic path's error; scores that require grad are never
+    overwritten."""
     n = 16
     keep = masks(n)["causal"]
     for where in (0, 9):
@@ -121,6 +122,14 @@ def test_overwrite_leaves_non_finite_and_grad_scores_untouched():
         given = scores.clone()
         assert fused_softmax(given, neurons, "first", keep, overwrite=True) is None
         assert torch.equal(given.nan_to_num(), scores.nan_to_num())
+    scores = torch.randn(1, 1, n, n)
+    neurons = softmax_neurons(scores)
+    scores[0, 0, 1, :2] = torch.tensor([-3e38, 3e38])  # a finite sum, an overflowing offset
+    assert fused_softmax(scores.clone(), neurons, "first", keep) is None
+    with pytest.raises(NonFiniteActivationError):  # the generic path, on the kept scores
+        generic(scores, neurons, "first", keep)
+    with pytest.raises(NonFiniteActivationError):  # the scores are gone: raised here
+        fused_softmax(scores.clone(), neurons, "first", keep, overwrite=True)
     scores = torch.randn(1, 1, n, n, requires_grad=True)
     neurons = softmax_neurons(scores.detach())
     with torch.no_grad():
