@@ -71,10 +71,13 @@ def threshold_for(
     Raises ``ValueError`` naming ``name`` when its shape does not broadcast to ``x.shape``
     (per-channel thresholds align with the trailing dimensions of ``x``).
     """
-    try:
-        shape = torch.broadcast_shapes(param.shape, x.shape)
-    except RuntimeError:
-        shape = None
+    if param.shape != x.shape[x.dim() - param.dim() :]:  # the common case needs no broadcast
+        try:
+            shape = torch.broadcast_shapes(param.shape, x.shape)
+        except RuntimeError:
+            shape = None
+    else:
+        shape = x.shape
     if shape != x.shape:
         raise ValueError(
             f"{name} of shape {tuple(param.shape)} does not broadcast to the input shape "
@@ -96,6 +99,12 @@ def check_finite(x: Tensor, site: str | None) -> None:
         raise NonFiniteActivationError(
             site, n_nan, int(x.numel() - torch.isfinite(x).sum()) - n_nan
         )
+
+
+def float32_from_fields(exponent: Tensor, fraction: Tensor) -> Tensor:
+    """The float32 ``(1 + fraction 2**-23) 2**exponent`` from int32 fields: exact, for normal
+    numbers (``-126 <= exponent <= 127``, ``0 <= fraction < 2**23``; the caller checks)."""
+    return (((exponent + 127) << 23) | fraction).view(torch.float32)
 
 
 def popcount(code: Tensor) -> Tensor:

@@ -10,7 +10,13 @@ from torch import Tensor
 
 from las.modes import Mode
 from las.neurons import compiled
-from las.neurons.base import SpikingNeuron, check_finite, check_steps, popcount
+from las.neurons.base import (
+    SpikingNeuron,
+    check_finite,
+    check_steps,
+    float32_from_fields,
+    popcount,
+)
 from las.neurons.mt import BitSerialState, bit_step
 
 Symmetry = Literal["none", "even"]
@@ -83,11 +89,6 @@ def uniform_value(
 OctaveLayout = tuple[float, float, int, int, int, int, bool]
 
 
-def _float32_from_bits(exponent: Tensor, fraction: Tensor) -> Tensor:
-    """The float32 ``(1 + fraction 2**-23) 2**exponent`` from int32 fields (normal numbers)."""
-    return (((exponent + 127) << 23) | fraction).view(torch.float32)
-
-
 def octave_code(x: Tensor, layout: OctaveLayout) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(gate input ``a``, clamped input, segment (int32), code ``q``) of float32 ``x`` on an
     octave partition: the gate and code of :func:`octave_value` (exact, see there)."""
@@ -98,8 +99,8 @@ def octave_code(x: Tensor, layout: OctaveLayout) -> tuple[Tensor, Tensor, Tensor
     exponent = (bits >> 23) - 127
     seg = ((exponent - k0) * (1 << b) + ((bits >> (23 - b)) & ((1 << b) - 1))).clamp(0, n - 1)
     octave = (seg >> b) + k0
-    left = _float32_from_bits(octave, (seg & ((1 << b) - 1)) << (23 - b))
-    scale = _float32_from_bits(K + b - octave, torch.zeros_like(seg))
+    left = float32_from_fields(octave, (seg & ((1 << b) - 1)) << (23 - b))
+    scale = float32_from_fields(K + b - octave, torch.zeros_like(seg))
     q = torch.floor((clamped - left) * scale).clamp(max=2.0**K - 1)
     return a, clamped, seg, q
 

@@ -16,6 +16,7 @@ from las.neurons.base import (
     as_threshold,
     check_steps,
     compute_dtype,
+    float32_from_fields,
     threshold_for,
 )
 from las.neurons.codes import BINARY, BitSerialCode, CodeName, code_named
@@ -116,28 +117,80 @@ def bit_serial_closed_form(
     return torch.copysign(q * (tau * 2.0**-T), x), code.count(q.long()) if count else None
 
 
+#: Smallest threshold the fused codes take, ``2**-104``: its ``2**-E`` (:func:`threshold_fields`)
+#: is then a normal float32 (smaller, even subnormal, thresholds run the eager closed form).
+FUSED_MIN_EXPONENT = -104
+
+
+def threshold_fields(tau: Tensor) -> Tensor | None:
+    """``[3, *tau.shape]`` float32: ``tau``, its integer significand ``M`` and ``2**-E``, where
+    ``tau = M 2**E`` and ``2**23 <= M < 2**24``: a threshold in the form the fused codes take
+    (:func:`fused_code_units`), or None when some float32 ``tau > 0`` is below
+    ``2**FUSED_MIN_EXPONENT``.
+
+    Read from the float32 bit fields, so every entry is exact: ``M`` has 24 bits and ``2**-E =
+    2**(23 - exponent)`` is a normal power of two.
+    """
+    bits = tau.contiguous().view(torch.int32)
+    exponent = ((bits >> 23) & 0xFF) - 127
+    if not bool((exponent >= FUSED_MIN_EXPONENT).all()):
+        return None
+    significand = ((bits & 0x7FFFFF) | 0x800000).to(torch.float32)
+    power = float32_from_fields(23 - exponent, torch.zeros_like(bits))
+    return torch.stack([tau, significand, power])
+
+
+def _exceeds(n: Tensor, scaled: Tensor, significand: Tensor, power: Tensor) -> Tensor:
+    """Whether ``n tau > s`` exactly (``s = scaled``, finite or inf, ``>= 0``), for int64 ``n``
+    with ``|n| <= 2**26`` and ``tau = M 2**E`` given as (``M``, ``2**-E``)
+    (:func:`threshold_fields`).
+
+    ``n tau > s`` iff ``n M > s 2**-E`` iff ``n M > floor(s 2**-E)``, as ``n M`` is an integer
+    (below ``2**50``); compared in int64 (float64 vectors cost several times more on CPU).
+    ``s 2**-E`` is a power-of-two scaling: exact unless it underflows (then it and its floor
+    are 0, as the exact floor) or overflows (then capped at ``2**62`` like every value above
+    it, all beyond any ``n M``), so the int64 floor and the comparison are exact.
+    """
+    lhs = n * significand.to(torch.int64)
+    return lhs > (scaled * power).clamp(max=2.0**62).to(torch.int64)
+
+
 def fused_code_units(
     x: Tensor, nor: Tensor, out: Tensor | None, T: int, dyadic: bool, nearest: bool = False
 ) -> tuple[Tensor, Tensor]:
     """(code ``q``, each element's threshold) of the M1 (``out`` None) or M2 code of float32
     ``x``, both float32: the body of :func:`fused_code_value` and :func:`fused_code_count`.
+    ``nor`` and ``out`` are thresholds as :func:`threshold_fields` gives them.
 
-    The same operations as :func:`code_units` in float32, with the float64 re-check of quotients
-    landing on an integer applied branch-free (its products ``q tau`` and ``|x| 2**T`` are exact:
-    24 x 24 bits in float64). ``dyadic``: every threshold is a power of two, the quotient is
-    exact and the re-check cannot fire. ``nearest``: the rounded code, corrected by
-    :func:`nearest_correction`.
+    The same operations as :func:`code_units` in float32, with its re-check of quotients
+    landing on an integer (``q tau > |x| 2**T``) applied branch-free and exactly in int64
+    (:func:`_exceeds`; float64 vectors cost several times more on CPU). ``dyadic``: every
+    threshold is a power of two, the quotient is exact and the re-check cannot fire.
+    ``nearest``: the rounded code, corrected both ways as :func:`nearest_correction` does.
+
+    The re-checks matter only for ``q <= 2**T - 1`` (a larger ``q`` is capped whatever they
+    say), so ``q`` enters them clamped to ``2**T``, as an int64 (``2 q +- 1`` needs 26 bits).
     """
     magnitude = x.abs()
-    tau = nor if out is None else torch.where(magnitude >= nor, out, nor)
-    units = magnitude * 2.0**T / tau
+    outlier = None if out is None else magnitude >= nor[0]
+
+    def field(i: int) -> Tensor:
+        return nor[i] if out is None else torch.where(outlier, out[i], nor[i])
+
+    tau = field(0)
+    scaled = magnitude * 2.0**T
+    units = scaled / tau
     if nearest:
         q = torch.floor(units + 0.5)
-        return torch.clamp(q + nearest_correction(q, magnitude, tau, T), max=2.0**T - 1), tau
+        n = 2 * q.clamp(max=2.0**T).to(torch.int64)  # a larger q is capped whatever the check
+        twice, significand, power = scaled * 2.0, field(1), field(2)
+        low = _exceeds(n - 1, twice, significand, power)
+        high = ~_exceeds(n + 1, twice, significand, power)
+        return torch.clamp(q + high.to(q.dtype) - low.to(q.dtype), max=2.0**T - 1), tau
     q = torch.floor(units)
     if not dyadic:
         landed = (q == units) & (q > 0)
-        over = q.double() * tau.double() > magnitude.double() * 2.0**T
+        over = _exceeds(q.clamp(max=2.0**T).to(torch.int64), scaled, field(1), field(2))
         q = q - (landed & over).to(q.dtype)
     return torch.clamp(q, max=2.0**T - 1), tau
 
@@ -185,9 +238,9 @@ def fused_code_value_count(
     return _signed_value(x, q, tau, T), code.count(q.to(torch.int64))
 
 
-def is_dyadic(*taus: Tensor) -> bool:
-    """Whether every entry of the thresholds is a power of two."""
-    return all(bool(torch.frexp(t)[0].abs().eq(0.5).all()) for t in taus)
+def is_dyadic(*fields: Tensor) -> bool:
+    """Whether every threshold given as :func:`threshold_fields` is a power of two."""
+    return all(bool((f[1] == 2.0**23).all()) for f in fields)
 
 
 class MTNeuron(SpikingNeuron):
@@ -241,6 +294,7 @@ class MTNeuron(SpikingNeuron):
         self.code = code_named(code)
         self.first_step = self.code.first_step
         self.register_buffer("tau", as_threshold(tau, "tau"))
+        self._fields_cache: tuple | None = None
 
     def threshold(self, x: Tensor, magnitude: Tensor) -> Tensor:
         """Each element's threshold (broadcastable to ``x``) in ``magnitude``'s dtype."""
@@ -256,12 +310,38 @@ class MTNeuron(SpikingNeuron):
 
     def fused_code(self, x: Tensor) -> tuple[Tensor, Tensor | None, int, bool, bool] | None:
         """``(nor, out, bits, dyadic, nearest)`` of the fused code of float32 ``x`` with ``T <= 24``
-        (:func:`fused_code_units`), else None (the eager closed form runs)."""
+        (:func:`fused_code_units`, thresholds as :func:`threshold_fields`), else None (the eager
+        closed form runs)."""
         if x.dtype != torch.float32 or self.T > 24 or not compiled.wanted(x):
             return None
-        nor, out = self.fused_thresholds(x)
-        dyadic = is_dyadic(nor) if out is None else is_dyadic(nor, out)
+        fields = self._fields(self.fused_thresholds(x))
+        if fields is None:
+            return None
+        nor, out, dyadic = fields
         return nor, out, self.bits, dyadic, self.rounding == "nearest"
+
+    def _fields(
+        self, thresholds: tuple[Tensor, Tensor | None]
+    ) -> tuple[Tensor, Tensor | None, bool] | None:
+        """(nor, out as :func:`threshold_fields`, all powers of two) of the thresholds, or None;
+        kept while the very threshold tensors are unchanged (same objects, same version
+        counters; inference tensors have none and are converted on every call)."""
+        versions = tuple(
+            None if t is None else object() if t.is_inference() else t._version for t in thresholds
+        )  # an object() equals nothing else: inference tensors never hit
+        cached = self._fields_cache
+        if (
+            cached is not None
+            and all(a is b for a, b in zip(cached[0], thresholds, strict=True))
+            and cached[1] == versions
+        ):
+            return cached[2]
+        nor, out = (None if t is None else threshold_fields(t) for t in thresholds)
+        fields = None
+        if nor is not None and (out is not None or thresholds[1] is None):
+            fields = nor, out, is_dyadic(nor) if out is None else is_dyadic(nor, out)
+        self._fields_cache = thresholds, versions, fields
+        return fields
 
     def fused_value(self, x: Tensor) -> Tensor | None:
         """The fast-mode output as one fused pass, for float32 ``x`` and ``T <= 24``; else None.

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from las.neurons import compiled
 from las.neurons.base import check_finite
 from las.neurons.hg import HGNeuron, uniform_value
-from las.neurons.mt import MTNeuron, fused_code_value, is_dyadic
+from las.neurons.mt import MTNeuron, fused_code_value, is_dyadic, threshold_fields
 
 #: Maps with fewer elements run the generic path (a compiled pass costs a fixed call overhead).
 COMPILE_MIN_ELEMENTS = 1 << 15
@@ -62,7 +62,8 @@ def exp_map(
 
 
 def probability_code(e: Tensor, inverse: Tensor, tau: Tensor, T: int, dyadic: bool) -> Tensor:
-    """Pass 2: the MT code value (M1) of ``e * inverse`` (:func:`fused_code_value`)."""
+    """Pass 2: the MT code value (M1) of ``e * inverse`` (:func:`fused_code_value`; ``tau`` as
+    :func:`las.neurons.mt.threshold_fields`)."""
     return fused_code_value(e * inverse, tau, None, T, dyadic)
 
 
@@ -71,7 +72,8 @@ def code_row_max(
 ) -> tuple[Tensor, Tensor]:
     """``(row max [..., 1], row sums [...])``: the maximum of the MT codes (M1) of ``scores``
     over the kept entries of each row (0 for a row with none), and the row sums of the scores
-    (finite exactly when every score is: the caller's finiteness check, one reduction).
+    (finite exactly when every score is: the caller's finiteness check, one reduction); ``tau``
+    as :func:`las.neurons.mt.threshold_fields`.
 
     The codes are :func:`fused_code_value`'s; the maximum is one of them (a maximum rounds
     nothing), so it is the value the generic :meth:`las.ops.backend.FastSim.row_max` returns and
@@ -103,11 +105,11 @@ def row_max(score: nn.Module, scores: Tensor, keep: Tensor | None) -> Tensor | N
         and score.tau.numel() == 1
     ):
         return None
-    tau = score.tau.to(device=scores.device, dtype=scores.dtype)
-    dyadic = is_dyadic(tau)
+    tau = threshold_fields(score.tau.to(device=scores.device, dtype=scores.dtype))
     extents = key_extents(keep, scores.shape[-2], scores.shape[-1])
-    if not finite_if_skipped(scores, extents):
+    if tau is None or not finite_if_skipped(scores, extents):
         return None
+    dyadic = is_dyadic(tau)
     tops, finite = [], True
     for start, stop, keys in extents:
         block = scores[..., start:stop, :keys]
@@ -222,8 +224,9 @@ def attention_softmax(
     run = compiled.run if fuse else (lambda _name, fn, *args: fn(*args))
     tables = (exp._offset64, exp._delta64, exp.uniform_layout())
     extents = key_extents(keep, scores.shape[-2], scores.shape[-1])
+    tau = threshold_fields(probability.tau.to(device=scores.device, dtype=scores.dtype))
     in_place = overwrite and not scores.requires_grad
-    if in_place and not bool(torch.isfinite(scores.sum())):
+    if tau is None or (in_place and not bool(torch.isfinite(scores.sum()))):
         return None
     if not in_place and not finite_if_skipped(scores, extents):
         return None
@@ -254,7 +257,6 @@ def attention_softmax(
     if keep is not None:
         total = total + (~keep.any(-1, keepdim=True)).to(scores.dtype)
     inverse = reciprocal(total)
-    tau = probability.tau.to(device=scores.device, dtype=scores.dtype)
     dyadic = is_dyadic(tau)
     low, high = exp.bounds
     if not low <= 0.0 <= high:

@@ -7,7 +7,7 @@ import torch
 
 from las.fitting import fit_hg_neuron
 from las.neurons import MTNeuron, OATNeuron, compiled
-from las.neurons.mt import fused_code_value, is_dyadic
+from las.neurons.mt import fused_code_value, is_dyadic, threshold_fields
 
 SHAPE = (32, 1024)  # compiled.MIN_ELEMENTS elements
 
@@ -45,7 +45,7 @@ def test_fused_mt_equals_the_closed_form(tau):
     want = eager(neuron, x)
     assert torch.equal(neuron.fused_value(x), want)
     assert torch.equal(neuron(x), want)
-    nor, _ = neuron.fused_thresholds(x)
+    nor = threshold_fields(neuron.fused_thresholds(x)[0])
     assert torch.equal(fused_code_value(x, nor, None, 16, is_dyadic(nor)), want)  # eager
 
 
@@ -83,6 +83,56 @@ def test_fused_oat_equals_the_closed_form():
     assert torch.equal(neuron(x), want)
     assert neuron.fused_value(x.double()) is None  # float64 stays eager
     assert neuron.fused_value(x[:2]) is None  # small tensors stay eager
+
+
+def test_threshold_fields_are_the_exact_integer_form():
+    tau = torch.tensor([2.0**-104, 3.0 * 2.0**-100, 0.7, 1.0, 2.7182817, 2.0**100, 3.4e38])
+    fields = threshold_fields(tau)
+    assert fields.dtype == torch.float32 and fields.shape == (3, tau.numel())
+    assert torch.equal(fields[0], tau)
+    significand, power = fields[1].double(), fields[2].double()
+    assert bool(((significand >= 2**23) & (significand < 2**24)).all())
+    assert torch.equal(significand.frac(), torch.zeros_like(significand))
+    assert torch.equal(significand / power, tau.double())  # tau = M 2**E exactly
+    assert is_dyadic(threshold_fields(torch.tensor([0.5, 4.0])))
+    assert not is_dyadic(fields)
+    assert threshold_fields(torch.tensor([1.0, 2.0**-105])) is None  # 2**-E not normal there
+    assert threshold_fields(torch.tensor(1e-44)) is None  # subnormal
+
+
+@pytest.mark.parametrize("rounding", ["floor", "nearest"])
+@pytest.mark.parametrize("tau", [2.0**-104 * 1.7, 3.0e-20, 2.0**100 * 1.3])
+def test_fused_codes_are_exact_at_extreme_thresholds(tau, rounding):
+    gen = torch.Generator().manual_seed(5)
+    neuron = OATNeuron(tau, tau * 7.7, T=16, rounding=rounding)
+    x = torch.cat([hard_inputs(neuron.tau, 16, gen), hard_inputs(neuron.theta_out, 16, gen)])
+    x[0, :3] = torch.tensor([3.0e38, -1e-45, 2.0**-126])  # a huge, a subnormal, a tiny input
+    assert neuron.fused_code(x) is not None
+    assert torch.equal(neuron(x), eager(neuron, x))
+    tiny = MTNeuron(2.0**-110, T=16)  # below 2**-104: the eager closed form runs
+    assert tiny.fused_code(x) is None
+    assert torch.equal(tiny(x), eager(tiny, x))
+
+
+def test_fused_thresholds_follow_a_changed_threshold():
+    """The integer form of the thresholds is kept between calls, never past a change of them."""
+    gen = torch.Generator().manual_seed(6)
+    neuron = MTNeuron(torch.tensor(0.7), T=16)
+    x = torch.randn(SHAPE, generator=gen)
+    before = neuron(x)
+    assert neuron._fields(neuron.fused_thresholds(x)) is neuron._fields_cache[2]  # kept
+    neuron.load_state_dict({"tau": torch.tensor(0.3)})  # in place: the version counter moves
+    assert torch.equal(neuron(x), eager(neuron, x)) and not torch.equal(neuron(x), before)
+    with torch.no_grad():
+        neuron.tau.mul_(2.0)
+    assert torch.equal(neuron(x), eager(neuron, x))
+    neuron.tau = torch.tensor(1.1)  # a new tensor
+    assert torch.equal(neuron(x), eager(neuron, x))
+    with torch.inference_mode():  # inference tensors have no version counter: never kept
+        made = MTNeuron(torch.tensor(0.9), T=16)
+        assert torch.equal(made(x), eager(made, x))
+        made.tau.fill_(0.45)
+        assert torch.equal(made(x), eager(made, x))
 
 
 @pytest.mark.parametrize(("name", "low", "high"), [("silu", -8, 8), ("exp", -12.5, 0)])

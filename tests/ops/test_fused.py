@@ -9,7 +9,7 @@ from las.errors import NonFiniteActivationError
 from las.fitting import fit_hg_neuron
 from las.neurons import MTNeuron, compiled
 from las.neurons.hg import uniform_code
-from las.neurons.mt import is_dyadic
+from las.neurons.mt import is_dyadic, threshold_fields
 from las.ops import fused
 from las.ops.backend import FastSim
 from las.ops.functional import softmax_reference, spiking_softmax
@@ -189,7 +189,8 @@ def test_fused_row_max_is_the_generic_row_max(mask, tau, block, monkeypatch):
     keep = masks(n)[mask]
     score = MTNeuron(tau, T=16)
     want = generic_row_max(score, scores, keep)
-    got, sums = fused.code_row_max(scores, keep, score.tau, 16, is_dyadic(score.tau))  # eager
+    tau = threshold_fields(score.tau)
+    got, sums = fused.code_row_max(scores, keep, tau, 16, is_dyadic(tau))  # eager
     assert torch.equal(got, want)
     assert torch.equal(sums, scores.sum(-1))
     monkeypatch.setattr(fused, "COMPILE_MIN_ELEMENTS", 1)
