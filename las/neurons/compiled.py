@@ -3,10 +3,13 @@
 A neuron's fast mode is a chain of element-wise tensor operations, each a full pass over memory
 in eager PyTorch. :func:`run` hands such a chain (a pure tensor function) to ``torch.compile``
 (inductor: C++ on CPU, Triton on CUDA; dynamic shapes, integer arguments as constants), which
-evaluates the very same IEEE operations per element in one loop, with float64 intermediates in
-registers instead of float64 tensors. Every fused function in ``las`` has only exact products
-before additions, so a compiler's multiply-add contraction cannot change a result; each is
-tested bit for bit against its eager closed form.
+evaluates the very same operations per element in one loop, intermediates in registers instead
+of tensors. Where an eager closed form works in float64, its fused form gets the same values from
+exact float32 and int64 arithmetic (float64 vectors cost several times more on CPU, and on many
+GPUs). Every fused function in ``las`` has only exact products before additions, so a
+compiler's multiply-add contraction cannot change a result; each is tested bit for bit against
+its eager closed form. Their table lookups index with segments clamped into the table, so
+inductor's per-element bounds assertion is off (:data:`INDUCTOR_OPTIONS`).
 
 The fused functions compile only once the process has run :data:`EAGER_ELEMENTS` elements
 through them eagerly (the same functions, op by op: the same values), as a tiered JIT does. A
@@ -35,6 +38,10 @@ MIN_ELEMENTS = 1 << 15
 #: loop (a fused MT pass ran 14x slower than with constants). Shapes stay dynamic; each distinct
 #: integer tuple is one more compile of its function, hence the higher recompile limit.
 DYNAMO_CONFIG = {"specialize_int": True, "recompile_limit": 64}
+#: Inductor options of every compiled function: no bounds assertion on indirect loads (every
+#: index is clamped into its table by construction; the assertion cost a quarter to a third
+#: of an HG pass).
+INDUCTOR_OPTIONS = {"assert_indirect_indexing": False}
 ENABLED = os.environ.get("LAS_COMPILE", "1") != "0"
 #: Elements (of the first argument, summed over every fused call of the process) run eagerly
 #: before the fused functions compile: the ski-rental point, where the time the eager passes
@@ -66,7 +73,7 @@ def run(name: str, fn: Callable, *args):
         if _eager_elements < EAGER_ELEMENTS:
             _eager_elements += args[0].numel()
             return fn(*args)
-        _compiled[name] = torch.compile(fn, dynamic=True)
+        _compiled[name] = torch.compile(fn, dynamic=True, options=INDUCTOR_OPTIONS)
     try:
         with torch._dynamo.config.patch(**DYNAMO_CONFIG):
             return _compiled[name](*args)

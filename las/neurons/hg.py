@@ -68,20 +68,112 @@ def uniform_code(x: Tensor, low: float, high: float, m: int, first: int, n: int,
     return clamped, seg, q
 
 
-def uniform_value(
-    x: Tensor, offset64: Tensor, delta64: Tensor, layout: UniformLayout
-) -> tuple[Tensor, Tensor]:
-    """(HG output in ``x``'s dtype, inputs clamped) on a uniform partition; one pass compiled.
+#: ``(A, DG, c)`` of :func:`integer_tables`: the FS outputs as int64 tables.
+IntegerTables = tuple[Tensor, Tensor, int]
 
-    Gate and code in ``x``'s float dtype (exact, :func:`uniform_code`); ``offset + delta q`` is a
-    dyadic number of up to 41 bits (the fit's snapping), so that multiply-add runs in float64
-    (``delta q`` is exact: no contraction can change it) and rounds once, as the float64 closed
-    form then cast to ``x.dtype`` does. NaN inputs give NaN (the caller checks finiteness first).
+
+def _odd_form(v: Tensor) -> tuple[Tensor, Tensor]:
+    """(``m``, ``e``), int64, with float32 ``v = m 2**e``, ``m`` odd (``e`` = 1000 for zeros)."""
+    bits = v.view(torch.int32).to(torch.int64)
+    field = (bits >> 23) & 0xFF
+    significand = (bits & 0x7FFFFF) | torch.where(field > 0, 0x800000, 0)
+    low = significand & -significand  # the lowest set bit, a power of two below 2**24
+    shift = (torch.frexp(low.double())[1].to(torch.int64) - 1).clamp(min=0)
+    sign = torch.where(bits < 0, -1, 1)
+    exponent = torch.where(significand == 0, 1000, field.clamp(min=1) - 150 + shift)
+    return sign * (significand >> shift), exponent
+
+
+def _bit_length(v: Tensor) -> Tensor:
+    """Bits of non-negative int64 ``v < 2**53`` (0 for 0)."""
+    return torch.frexp(v.double())[1].to(torch.int64)
+
+
+def integer_tables(offset: Tensor, delta: Tensor, K: int) -> IntegerTables | None:
+    """The FS outputs ``offset_i + delta_i q`` (M4, ``0 <= q < 2**K``) of float32 parameters
+    as integers: ``offset_i = A_i 2**g_i``, ``delta_i = D_i 2**g_i`` (``g_i`` the lowest set
+    bit of either), so ``offset_i + delta_i q = (A_i + D_i q) 2**g_i``, an int64 sum that is
+    exact. Returns ``(A, DG, c)``: ``A`` int64, ``DG = 256 D + (g + c + 127)`` int64 (``D``
+    and the scale's float32 exponent field in one table: one gather fewer) and the shift ``c``
+    that puts every ``g_i + c`` in float32's normal exponents; or None, then the float64
+    closed form runs, when any of these fails (every fitted bank here passes; tested):
+
+    * ``|A_i + D_i q| < 2**53``: the float64 closed form is exact too, so both round the same
+      number once;
+    * every non-zero output, scaled by ``2**(g_i + c)`` and by ``2**g_i``, is a normal float32
+      (so :func:`segment_output`'s two power-of-two scalings after its one rounding are exact);
+    * no offset is ``-0.0`` (a float64 ``-0.0 + (-0.0)`` would keep the sign the int64 sum
+      drops).
+    """
+    if bool((torch.signbit(offset) & (offset == 0)).any()):
+        return None
+    m_off, e_off = _odd_form(offset.float())
+    m_delta, e_delta = _odd_form(delta.float())
+    g = torch.minimum(e_off, e_delta)
+    g = torch.where(g == 1000, 0, g)  # both zero
+    up_off, up_delta = (e_off - g).clamp(max=60), (e_delta - g).clamp(max=60)
+    if bool(((_bit_length(m_off.abs()) + up_off > 53) & (m_off != 0)).any()) or bool(
+        ((_bit_length(m_delta.abs()) + up_delta > 53) & (m_delta != 0)).any()
+    ):
+        return None
+    A, D = m_off << up_off.clamp(min=0), m_delta << up_delta.clamp(min=0)
+    top = 2**K - 1
+    if bool((_bit_length(D.abs()) + K > 53).any()):  # then D q cannot overflow below
+        return None
+    if bool((torch.maximum(A.abs(), (A + D * top).abs()) >= 2**53).any()):
+        return None
+    # smallest non-zero |A + D q|: at an end or next to the sign change of the progression
+    root = torch.where(D != 0, torch.div(-A, torch.where(D != 0, D, 1), rounding_mode="floor"), 0)
+    candidates = torch.stack([torch.zeros_like(A), torch.full_like(A, top), root, root + 1])
+    outputs = (A + D * candidates.clamp(0, top)).abs()
+    smallest = torch.where(outputs == 0, 2**53, outputs).amin(0)
+    largest = torch.maximum(A.abs(), (A + D * top).abs())
+    c = max(0, -126 - int(g.min()))
+    if c > 126:  # 2**-c would not be a normal float32
+        return None
+    for shift in (c, 0):
+        exponent = g + shift
+        lowest = torch.where(smallest == 2**53, 0, _bit_length(smallest) - 1 + exponent)
+        if bool((exponent > 127).any() | (lowest < -126).any()):
+            return None
+        if bool((_bit_length(largest) + exponent > 127).any()):
+            return None
+    return A, D * 256 + (g + c + 127), c
+
+
+def segment_output(tables: IntegerTables, index: Tensor, q: Tensor) -> Tensor:
+    """float32 ``offset_i + delta_i q`` of segments ``index`` (int64) with codes ``q``
+    (integral, ``0 <= q < 2**K``) from :func:`integer_tables`: the int64 sum ``A_i + D_i q``
+    (exact), rounded once to float32 (a correctly rounded conversion, also where it goes
+    through float64: the sum is below ``2**53``), then scaled by the
+    powers of two ``2**(g_i + c)`` and ``2**-c`` (exact: normal results, checked there). So it
+    is the float64 closed form rounded to float32, with no float64 arithmetic (several times
+    slower in CPU vectors, and on many GPUs)."""
+    units, packed, c = tables
+    dg = packed[index]
+    total = units[index] + (dg >> 8) * q.to(torch.int64)
+    scale = ((dg & 255) << 23).to(torch.int32).view(torch.float32)
+    return total.to(torch.float32) * scale * 2.0**-c
+
+
+def uniform_value(x: Tensor, tables: IntegerTables, layout: UniformLayout) -> tuple[Tensor, Tensor]:
+    """(HG output in float32, inputs clamped) of float32 ``x`` on a uniform partition; one pass
+    compiled.
+
+    Gate and code in float32 (exact, :func:`uniform_code`); ``offset + delta q`` by
+    :func:`segment_output` (exact integers, rounded once), as the float64 closed form then cast
+    to float32 does. The caller checks finiteness first (a NaN input gives an arbitrary value,
+    read from within the tables).
     """
     clamped, seg, q = uniform_code(x, *layout)
-    index = seg.nan_to_num(0.0).long()
-    value = torch.addcmul(offset64[index], delta64[index], q.double())
-    return value.to(x.dtype), (clamped != x).sum()
+    index = seg.long().clamp(0, layout[4] - 1)  # in the table even for NaN (nan_to_num: 2x slower)
+    return segment_output(tables, index, q), count_true(clamped != x)
+
+
+def count_true(mask: Tensor) -> Tensor:
+    """``mask.sum()``, in int32 when that cannot overflow: an int64 sum in a fused HG pass cost
+    about a third of the pass (CPU)."""
+    return mask.sum(dtype=torch.int32 if mask.numel() < 2**31 else torch.int64)
 
 
 #: ``(low, high, log2 m, k0, n, K, even)`` of an octave partition: ``m = 2**b`` steps per octave,
@@ -118,9 +210,7 @@ def fused_code(
     return seg.long(), popcount(q.to(torch.int64))
 
 
-def octave_value(
-    x: Tensor, offset64: Tensor, delta64: Tensor, layout: OctaveLayout
-) -> tuple[Tensor, Tensor]:
+def octave_value(x: Tensor, tables: IntegerTables, layout: OctaveLayout) -> tuple[Tensor, Tensor]:
     """(HG output in float32, inputs clamped) of float32 ``x`` on an octave partition (M4).
 
     The same closed form as :meth:`HGNeuron.closed_form` (gate, segment encoder, ``offset +
@@ -133,28 +223,22 @@ def octave_value(
     numbers built from their fields (exact; their exponents are in range, checked). ``c`` and the
     left edge lie in one octave (``left <= c <= 2 left``), so ``c - left`` is exact (Sterbenz),
     and scaling by a power of two is exact: ``q`` is the float64 route's floor. ``offset + delta
-    q`` runs in float64 and rounds once, as in :func:`uniform_value`. The caller checks
+    q`` is :func:`segment_output`'s, as in :func:`uniform_value`. The caller checks
     finiteness first (a NaN would pick an arbitrary, in-range segment).
     """
     high, even = layout[1], layout[6]
     a, clamped, seg, q = octave_code(x, layout)
-    index = seg.long()
-    value = torch.addcmul(offset64[index], delta64[index], q.double())
     outside = (a > high) if even else (clamped != a)
-    return value.to(x.dtype), outside.sum()
+    return segment_output(tables, seg.long(), q), count_true(outside)
 
 
 def fused_value_code(
-    x: Tensor,
-    offset64: Tensor,
-    delta64: Tensor,
-    layout: UniformLayout | OctaveLayout,
-    uniform: bool,
+    x: Tensor, tables: IntegerTables, layout: UniformLayout | OctaveLayout, uniform: bool
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(value, inputs clamped, segment, spikes) of float32 ``x`` on a uniform or octave partition:
     :func:`uniform_value` or :func:`octave_value` and :func:`fused_code` in one pass when compiled
     (a counted forward, M8)."""
-    value, outside = (uniform_value if uniform else octave_value)(x, offset64, delta64, layout)
+    value, outside = (uniform_value if uniform else octave_value)(x, tables, layout)
     return value, outside, *fused_code(x, layout, uniform)
 
 
@@ -225,6 +309,11 @@ class HGNeuron(SpikingNeuron):
         # float64 working copies, made once (not saved: the float32 buffers are the parameters)
         for label in ("edges", "delta", "offset"):
             self.register_buffer(f"_{label}64", getattr(self, label).double(), persistent=False)
+        # the same outputs as int64 tables for the fused passes (None: they do not run)
+        tables = integer_tables(self.offset, self.delta, self.K)
+        units, packed, self._shift = (None, None, None) if tables is None else tables
+        self.register_buffer("_units", units, persistent=False)
+        self.register_buffer("_packed", packed, persistent=False)
         self._low, self._high = float(edges32[0]), float(edges32[-1])
 
     @property
@@ -272,6 +361,11 @@ class HGNeuron(SpikingNeuron):
         if (layout := self.octave_layout()) is not None:
             return compiled.run("hg_octave_code", fused_code, x, layout, False)
         return None
+
+    @property
+    def integer_tables(self) -> IntegerTables | None:
+        """The FS outputs as :func:`integer_tables` (on the neuron's device), or None."""
+        return None if self._shift is None else (self._units, self._packed, self._shift)
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -355,20 +449,22 @@ class HGNeuron(SpikingNeuron):
         """(value, clamp count) of float32 ``x`` in one compiled pass, or None (no regular
         layout: the float64 closed form runs); while :attr:`counting` the pass also keeps the
         segments and spikes (:func:`fused_value_code`, :meth:`segment_count`)."""
-        tables = (self._offset64, self._delta64)
+        tables = self.integer_tables
+        if tables is None:
+            return None
         uniform = (layout := self.uniform_layout()) is not None
         if not uniform and (layout := self.octave_layout()) is None:
             return None
         if self.counting:
             kind = "uniform" if uniform else "octave"
             value, outside, seg, spikes = compiled.run(
-                f"hg_{kind}_value_code", fused_value_code, x, *tables, layout, uniform
+                f"hg_{kind}_value_code", fused_value_code, x, tables, layout, uniform
             )
             self.keep(x, spikes, seg)
             return value, outside
         if uniform:
-            return compiled.run("hg_uniform", uniform_value, x, *tables, layout)
-        return compiled.run("hg_octave", octave_value, x, *tables, layout)
+            return compiled.run("hg_uniform", uniform_value, x, tables, layout)
+        return compiled.run("hg_octave", octave_value, x, tables, layout)
 
     def _segments(self, a: Tensor) -> tuple[Tensor, Tensor, Tensor | float]:
         """(segment, its left edge, ``2**K / width``) for clamped float64 inputs.

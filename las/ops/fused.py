@@ -19,8 +19,9 @@ generic path (``tests/ops/test_fused.py``): :func:`attention_softmax` returns th
 the generic fast mode returns, raises the same errors and tallies the same clamp counts.
 
 Numerics (M4, M1): the HG gate and code in float32, exact (:func:`las.neurons.hg.uniform_value`);
-the segment's output ``offset + delta q`` (up to 41 bits) in float64 registers, rounded once;
-the MT code by :func:`las.neurons.mt.fused_code_value` (branch-free exact re-check).
+the segment's output ``offset + delta q`` as an exact int64 sum rounded once
+(:func:`las.neurons.hg.segment_output`); the MT code by :func:`las.neurons.mt.fused_code_value`
+(branch-free exact re-check, in int64).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from torch import Tensor, nn
 
 from las.neurons import compiled
 from las.neurons.base import check_finite
-from las.neurons.hg import HGNeuron, uniform_value
+from las.neurons.hg import HGNeuron, IntegerTables, uniform_value
 from las.neurons.mt import MTNeuron, fused_code_value, is_dyadic, threshold_fields
 
 #: Maps with fewer elements run the generic path (a compiled pass costs a fixed call overhead).
@@ -41,8 +42,7 @@ def exp_map(
     scores: Tensor,
     keep: Tensor | None,
     reference: Tensor,
-    offset64: Tensor,
-    delta64: Tensor,
+    tables: IntegerTables,
     layout: tuple[float, float, int, int, int, int],
 ) -> tuple[Tensor, Tensor]:
     """Pass 1: ``(e, clamped count)`` of the offset, gated scores through HG exp.
@@ -55,7 +55,7 @@ def exp_map(
     if keep is not None:
         gate = keep.to(scores.dtype)
         shifted = shifted * gate
-    e, outside = uniform_value(shifted, offset64, delta64, layout)
+    e, outside = uniform_value(shifted, tables, layout)
     if keep is not None:
         e = e * gate
     return torch.where(torch.isfinite(shifted), e, float("nan")), outside
@@ -186,6 +186,7 @@ def applies(scores: Tensor, exp: nn.Module, reciprocal: nn.Module, probability: 
         and probability.tau.numel() == 1
         and type(exp) is HGNeuron
         and exp.uniform_layout() is not None
+        and exp.integer_tables is not None
     )
 
 
@@ -222,7 +223,7 @@ def attention_softmax(
     counts as clamped exactly when the exp's range excludes 0, as in the generic path.
     """
     run = compiled.run if fuse else (lambda _name, fn, *args: fn(*args))
-    tables = (exp._offset64, exp._delta64, exp.uniform_layout())
+    tables = (exp.integer_tables, exp.uniform_layout())
     extents = key_extents(keep, scores.shape[-2], scores.shape[-1])
     tau = threshold_fields(probability.tau.to(device=scores.device, dtype=scores.dtype))
     in_place = overwrite and not scores.requires_grad

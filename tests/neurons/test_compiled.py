@@ -7,6 +7,7 @@ import torch
 
 from las.fitting import fit_hg_neuron
 from las.neurons import MTNeuron, OATNeuron, compiled
+from las.neurons.hg import uniform_value
 from las.neurons.mt import fused_code_value, is_dyadic, threshold_fields
 
 SHAPE = (32, 1024)  # compiled.MIN_ELEMENTS elements
@@ -149,6 +150,24 @@ def test_fused_hg_equals_the_closed_form(name, low, high):
     neuron.reset()
     assert torch.equal(neuron(x), want)
     assert int(neuron.n_clamped) == clamped > 0
+
+
+def test_fused_hg_pass_reads_inside_its_tables_for_non_finite_inputs():
+    """The passes' lookups run without bounds checks (``compiled.INDUCTOR_OPTIONS``): a NaN or
+    inf input must still index inside the tables (its value is arbitrary: callers check first),
+    and every finite input keeps the closed form's value."""
+    neuron = fit_hg_neuron("exp", -12.5, 0)[0]
+    gen = torch.Generator().manual_seed(7)
+    x = torch.rand(SHAPE, generator=gen) * -14
+    x[::3, ::5] = float("nan")
+    x[1, :8] = torch.tensor([float("inf"), -float("inf")]).repeat(4)
+    finite = torch.isfinite(x)
+    want = eager(neuron, x.nan_to_num(0.0))
+    value, outside = compiled.run(
+        "hg_uniform", uniform_value, x, neuron.integer_tables, neuron.uniform_layout()
+    )
+    assert torch.equal(value[finite], want[finite])
+    assert int(outside) == int((~finite).sum() + (x[finite] < -12.5).sum())
 
 
 @pytest.mark.parametrize(

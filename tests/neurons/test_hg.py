@@ -7,7 +7,9 @@ import torch
 from hypothesis import given
 
 from las.fitting import fit_hg_neuron
+from las.fitting.functions import FUNCTIONS
 from las.neurons import FSNeuron, HGNeuron
+from las.neurons.hg import integer_tables, segment_output
 from tests.neurons.strategies import activations
 
 
@@ -71,3 +73,44 @@ def test_invalid_parameters_are_rejected():
         HGNeuron(torch.tensor([0.0, 0.0]), torch.zeros(1), torch.zeros(1))
     with pytest.raises(ValueError, match="delta must have shape"):
         HGNeuron(torch.tensor([0.0, 1.0]), torch.zeros(2), torch.zeros(1))
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [(name, None, None) for name in sorted(FUNCTIONS)] + [("exp", -64.0, 3.3125)],
+)
+def test_every_fitted_function_has_exact_integer_tables(name, low, high):
+    """M4's FS outputs ``offset + delta q`` as int64 tables (the fused passes' form): present
+    for every registered function, equal to the float32 parameters, and each output the float64
+    closed form's, rounded once, for every segment at the codes where rounding is hardest.
+    ``exp`` down to -64 (an attention map's range) has outputs near 2**-92 and needs the shift
+    ``c > 0``."""
+    neuron = fit_hg_neuron(name, low, high)[0]
+    tables = neuron.integer_tables
+    assert tables is not None
+    units, packed, c = tables
+    assert c > 0 if low == -64.0 else c >= 0
+    g = ((packed & 255) - 127 - c).double()
+    assert torch.equal(units.double() * 2.0**g, neuron.offset.double())
+    assert torch.equal((packed >> 8).double() * 2.0**g, neuron.delta.double())
+    n, top = neuron.delta.numel(), 2**neuron.K - 1
+    index = torch.arange(n).repeat_interleave(5)
+    q = torch.tensor([0.0, 1.0, 2.0 ** (neuron.K - 1), top - 1, top]).repeat(n)
+    want = torch.addcmul(neuron._offset64[index], neuron._delta64[index], q.double()).float()
+    assert torch.equal(segment_output(tables, index, q), want)
+
+
+def test_integer_tables_refuse_what_they_cannot_evaluate_exactly():
+    offset, delta = torch.tensor([1.0, 0.5]), torch.tensor([2.0**-20, -(2.0**-21)])
+    assert integer_tables(offset, delta, K=16) is not None
+    assert integer_tables(torch.tensor([-0.0, 0.5]), delta, K=16) is None  # a signed zero
+    assert integer_tables(torch.tensor([1.0, 2.0**-140]), delta, K=16) is None  # subnormal out
+    assert integer_tables(torch.tensor([2.0**100, 0.5]), delta, K=16) is None  # > 53 bits
+    assert integer_tables(offset, torch.tensor([3.0e38, 0.0]), K=16) is None  # past float32
+    # a refused bank still evaluates, by the float64 closed form
+    edges = torch.tensor([0.0, 1.0, 2.0])
+    neuron = HGNeuron(edges, delta, torch.tensor([-0.0, 0.5]), K=16, partition=("uniform", 1))
+    assert neuron.integer_tables is None
+    x = torch.rand(64, 1024) * 2
+    assert neuron._fused(x) is None
+    assert torch.equal(neuron(x), neuron.closed_form(x)[0].float())
