@@ -111,23 +111,24 @@ def integer_tables(offset: Tensor, delta: Tensor, K: int) -> IntegerTables | Non
     m_delta, e_delta = _odd_form(delta.float())
     g = torch.minimum(e_off, e_delta)
     g = torch.where(g == 1000, 0, g)  # both zero
-    up_off, up_delta = (e_off - g).clamp(max=60), (e_delta - g).clamp(max=60)
-    if bool(((_bit_length(m_off.abs()) + up_off > 53) & (m_off != 0)).any()) or bool(
-        ((_bit_length(m_delta.abs()) + up_delta > 53) & (m_delta != 0)).any()
-    ):
-        return None
-    A, D = m_off << up_off.clamp(min=0), m_delta << up_delta.clamp(min=0)
+    integers = []
+    for m, e in ((m_off, e_off), (m_delta, e_delta)):
+        up = (e - g).clamp(0, 60)
+        if bool(((_bit_length(m.abs()) + up > 53) & (m != 0)).any()):
+            return None
+        integers.append(m << up)
+    A, D = integers
     top = 2**K - 1
     if bool((_bit_length(D.abs()) + K > 53).any()):  # then D q cannot overflow below
         return None
-    if bool((torch.maximum(A.abs(), (A + D * top).abs()) >= 2**53).any()):
+    largest = torch.maximum(A.abs(), (A + D * top).abs())
+    if bool((largest >= 2**53).any()):
         return None
     # smallest non-zero |A + D q|: at an end or next to the sign change of the progression
     root = torch.where(D != 0, torch.div(-A, torch.where(D != 0, D, 1), rounding_mode="floor"), 0)
     candidates = torch.stack([torch.zeros_like(A), torch.full_like(A, top), root, root + 1])
     outputs = (A + D * candidates.clamp(0, top)).abs()
     smallest = torch.where(outputs == 0, 2**53, outputs).amin(0)
-    largest = torch.maximum(A.abs(), (A + D * top).abs())
     c = max(0, -126 - int(g.min()))
     if c > 126:  # 2**-c would not be a normal float32
         return None

@@ -314,6 +314,11 @@ class MTNeuron(SpikingNeuron):
         closed form runs)."""
         if x.dtype != torch.float32 or self.T > 24 or not compiled.wanted(x):
             return None
+        return self.code_arguments(x)
+
+    def code_arguments(self, x: Tensor) -> tuple[Tensor, Tensor | None, int, bool, bool] | None:
+        """:meth:`fused_code`'s tuple for float32 ``x`` of any size (``T <= 24``: the caller
+        checks), or None when a threshold is outside :func:`threshold_fields`' range."""
         fields = self._fields(self.fused_thresholds(x))
         if fields is None:
             return None

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from las.neurons import compiled
 from las.neurons.base import check_finite
 from las.neurons.hg import HGNeuron, IntegerTables, uniform_value
-from las.neurons.mt import MTNeuron, fused_code_value, is_dyadic, threshold_fields
+from las.neurons.mt import MTNeuron, fused_code_value
 
 #: Maps with fewer elements run the generic path (a compiled pass costs a fixed call overhead).
 COMPILE_MIN_ELEMENTS = 1 << 15
@@ -61,26 +61,28 @@ def exp_map(
     return torch.where(torch.isfinite(shifted), e, float("nan")), outside
 
 
-def probability_code(e: Tensor, inverse: Tensor, tau: Tensor, T: int, dyadic: bool) -> Tensor:
-    """Pass 2: the MT code value (M1) of ``e * inverse`` (:func:`fused_code_value`; ``tau`` as
-    :func:`las.neurons.mt.threshold_fields`)."""
-    return fused_code_value(e * inverse, tau, None, T, dyadic)
+def probability_code(
+    e: Tensor, inverse: Tensor, tau: Tensor, bits: int, dyadic: bool, nearest: bool
+) -> Tensor:
+    """Pass 2: the MT code value (M1) of ``e * inverse`` (:func:`fused_code_value`, with the
+    neuron's :meth:`las.neurons.mt.MTNeuron.fused_code` arguments)."""
+    return fused_code_value(e * inverse, tau, None, bits, dyadic, nearest)
 
 
 def code_row_max(
-    scores: Tensor, keep: Tensor | None, tau: Tensor, T: int, dyadic: bool
+    scores: Tensor, keep: Tensor | None, tau: Tensor, bits: int, dyadic: bool, nearest: bool
 ) -> tuple[Tensor, Tensor]:
     """``(row max [..., 1], row sums [...])``: the maximum of the MT codes (M1) of ``scores``
     over the kept entries of each row (0 for a row with none), and the row sums of the scores
-    (finite exactly when every score is: the caller's finiteness check, one reduction); ``tau``
-    as :func:`las.neurons.mt.threshold_fields`.
+    (finite exactly when every score is: the caller's finiteness check, one reduction); ``tau,
+    bits, dyadic, nearest``: the score neuron's :meth:`las.neurons.mt.MTNeuron.fused_code`.
 
     The codes are :func:`fused_code_value`'s; the maximum is one of them (a maximum rounds
     nothing), so it is the value the generic :meth:`las.ops.backend.FastSim.row_max` returns and
     M13's elimination finds on the score neuron's train. One pass over the map when compiled:
     the codes are never stored.
     """
-    codes = fused_code_value(scores, tau, None, T, dyadic)
+    codes = fused_code_value(scores, tau, None, bits, dyadic, nearest)
     if keep is None:
         return codes.amax(-1, keepdim=True), scores.sum(-1)
     top = codes.masked_fill(~keep, float("-inf")).amax(-1, keepdim=True)
@@ -105,16 +107,23 @@ def row_max(score: nn.Module, scores: Tensor, keep: Tensor | None) -> Tensor | N
         and score.tau.numel() == 1
     ):
         return None
-    tau = threshold_fields(score.tau.to(device=scores.device, dtype=scores.dtype))
+    code = score.code_arguments(scores)  # the neuron's threshold, bits and rounding
     extents = key_extents(keep, scores.shape[-2], scores.shape[-1])
-    if tau is None or not finite_if_skipped(scores, extents):
+    if code is None or not finite_if_skipped(scores, extents):
         return None
-    dyadic = is_dyadic(tau)
+    tau, _, bits, dyadic, nearest = code
     tops, finite = [], True
     for start, stop, keys in extents:
         block = scores[..., start:stop, :keys]
         top, sums = compiled.run(
-            "row_max", code_row_max, block, _block(keep, start, stop, keys), tau, score.bits, dyadic
+            "row_max",
+            code_row_max,
+            block,
+            _block(keep, start, stop, keys),
+            tau,
+            bits,
+            dyadic,
+            nearest,
         )
         tops.append(top)
         finite = finite and bool(torch.isfinite(sums).all())
@@ -225,10 +234,11 @@ def attention_softmax(
     run = compiled.run if fuse else (lambda _name, fn, *args: fn(*args))
     tables = (exp.integer_tables, exp.uniform_layout())
     extents = key_extents(keep, scores.shape[-2], scores.shape[-1])
-    tau = threshold_fields(probability.tau.to(device=scores.device, dtype=scores.dtype))
+    code = probability.code_arguments(scores)  # the neuron's threshold, bits and rounding
     in_place = overwrite and not scores.requires_grad
-    if tau is None or (in_place and not bool(torch.isfinite(scores.sum()))):
+    if code is None or (in_place and not bool(torch.isfinite(scores.sum()))):
         return None
+    tau, _, bits, dyadic, nearest = code
     if not in_place and not finite_if_skipped(scores, extents):
         return None
     e = scores if in_place else scores.new_zeros(scores.shape)
@@ -258,7 +268,6 @@ def attention_softmax(
     if keep is not None:
         total = total + (~keep.any(-1, keepdim=True)).to(scores.dtype)
     inverse = reciprocal(total)
-    dyadic = is_dyadic(tau)
     low, high = exp.bounds
     if not low <= 0.0 <= high:
         computed = sum((stop - start) * keys for start, stop, keys in extents)
@@ -276,7 +285,8 @@ def attention_softmax(
             e[..., rows, :keys],
             inverse[..., rows, :],
             tau,
-            probability.T,
+            bits,
             dyadic,
+            nearest,
         )
     return p

@@ -106,7 +106,9 @@ def test_integer_tables_refuse_what_they_cannot_evaluate_exactly():
     assert integer_tables(torch.tensor([-0.0, 0.5]), delta, K=16) is None  # a signed zero
     assert integer_tables(torch.tensor([1.0, 2.0**-140]), delta, K=16) is None  # subnormal out
     assert integer_tables(torch.tensor([2.0**100, 0.5]), delta, K=16) is None  # > 53 bits
-    assert integer_tables(offset, torch.tensor([3.0e38, 0.0]), K=16) is None  # past float32
+    big = torch.tensor([1.5 * 2.0**127, 0.5]), torch.tensor([2.0**126, 0.0])
+    assert integer_tables(*big, K=16) is None  # outputs past float32's range
+    assert integer_tables(*big, K=1) is None  # even q <= 1: 1.5 2**127 + 2**126 = 2**128
     # a refused bank still evaluates, by the float64 closed form
     edges = torch.tensor([0.0, 1.0, 2.0])
     neuron = HGNeuron(edges, delta, torch.tensor([-0.0, 0.5]), K=16, partition=("uniform", 1))

@@ -9,7 +9,6 @@ from las.errors import NonFiniteActivationError
 from las.fitting import fit_hg_neuron
 from las.neurons import MTNeuron, compiled
 from las.neurons.hg import uniform_code
-from las.neurons.mt import is_dyadic, threshold_fields
 from las.ops import fused
 from las.ops.backend import FastSim
 from las.ops.functional import softmax_reference, spiking_softmax
@@ -189,12 +188,30 @@ def test_fused_row_max_is_the_generic_row_max(mask, tau, block, monkeypatch):
     keep = masks(n)[mask]
     score = MTNeuron(tau, T=16)
     want = generic_row_max(score, scores, keep)
-    tau = threshold_fields(score.tau)
-    got, sums = fused.code_row_max(scores, keep, tau, 16, is_dyadic(tau))  # eager
+    tau, _, bits, dyadic, nearest = score.code_arguments(scores)
+    got, sums = fused.code_row_max(scores, keep, tau, bits, dyadic, nearest)  # eager
     assert torch.equal(got, want)
     assert torch.equal(sums, scores.sum(-1))
     monkeypatch.setattr(fused, "COMPILE_MIN_ELEMENTS", 1)
     assert torch.equal(fused.row_max(score, scores, keep), want)  # compiled
+
+
+@pytest.mark.parametrize(("bits", "rounding"), [(9, "floor"), (16, "nearest"), (9, "nearest")])
+def test_fused_passes_keep_the_neurons_bits_and_rounding(bits, rounding, monkeypatch):
+    """The probability and score neurons' own code (M12 bits, rounding) in the fused passes."""
+    monkeypatch.setattr(fused, "COMPILE_MIN_ELEMENTS", 1)
+    gen = torch.Generator().manual_seed(8)
+    n = 24
+    scores = torch.randn(2, 3, n, n, generator=gen) * 4
+    keep = masks(n)["causal"]
+    neurons = softmax_neurons(scores)
+    neurons["probability"] = MTNeuron(1.0, T=16, bits=bits, rounding=rounding)
+    neurons["score"] = MTNeuron(neurons["score"].tau, T=16, bits=bits, rounding=rounding)
+    want = generic(scores, neurons, "max", keep)
+    assert not torch.equal(want, generic(scores, softmax_neurons(scores), "max", keep))
+    assert torch.equal(fused_softmax(scores.clone(), neurons, "max", keep, False), want)
+    score = neurons["score"]
+    assert torch.equal(fused.row_max(score, scores, keep), generic_row_max(score, scores, keep))
 
 
 def test_fused_row_max_declines_non_finite_and_observed_scores(monkeypatch):
