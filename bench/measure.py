@@ -157,14 +157,18 @@ class ChildError(RuntimeError):
     """A child run failed; the message is the last line of its stderr (or ``"failed"``)."""
 
 
-def run_json_child(script: str | Path, args: list[str]) -> dict[str, Any]:
+def run_json_child(
+    script: str | Path, args: list[str], env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run ``python script *args`` in a fresh interpreter; return its last JSON-object line.
 
-    The JSON line is the last stdout line starting with ``{``. Raises :class:`ChildError` if the
-    child exits non-zero or prints no such line.
+    ``env``: variables set for the child on top of this process's environment. The JSON line is
+    the last stdout line starting with ``{``. Raises :class:`ChildError` if the child exits
+    non-zero or prints no such line.
     """
     cmd = [sys.executable, str(script), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    child_env = None if env is None else {**os.environ, **env}
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=child_env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise ChildError((proc.stderr.strip().splitlines() or ["failed"])[-1])

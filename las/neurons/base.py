@@ -161,8 +161,12 @@ class SpikingNeuron(nn.Module, ABC):
         """State before step 1 for the finite-checked input ``x`` (in its own dtype)."""
 
     @abstractmethod
-    def step(self, state: Any, t: int) -> tuple[Tensor, Tensor, Any]:
-        """Step ``t`` (1-based): return (weighted output, fired mask, next state), float64/bool."""
+    def step(self, state: Any, t: int, fired: bool = True) -> tuple[Tensor, Tensor | None, Any]:
+        """Step ``t`` (1-based): return (weighted output, fired mask, next state), float64/bool.
+
+        ``fired=False``: the caller reads only the outputs, and a neuron whose mask is an extra
+        pass (a bit-serial one: a boolean tensor per step) may return None in its place.
+        """
 
     @abstractmethod
     def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
@@ -176,13 +180,14 @@ class SpikingNeuron(nn.Module, ABC):
         """Length of the neuron's spike train: ``T + 1 - first_step``."""
         return self.T + 1 - self.first_step
 
-    def simulate(self, x: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-        """Yield (weighted output, fired mask) for steps ``t = first_step..T`` of the simulation."""
+    def simulate(self, x: Tensor, fired: bool = True) -> Iterator[tuple[Tensor, Tensor | None]]:
+        """Yield (weighted output, fired mask) for steps ``t = first_step..T`` of the simulation;
+        ``fired=False``: the masks may be None (:meth:`step`), the outputs are the same."""
         check_finite(x, self.site)
         state = self.init_state(x)
         for t in range(self.first_step, self.T + 1):
-            out, fired, state = self.step(state, t)
-            yield out, fired
+            out, mask, state = self.step(state, t, fired)
+            yield out, mask
 
     def spikes(self, x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
         """The weighted spike train ``[steps, *x.shape]`` in ``dtype`` (default ``x.dtype``).
@@ -190,7 +195,7 @@ class SpikingNeuron(nn.Module, ABC):
         Holds one train in memory (the result) plus one step of state.
         """
         train = torch.empty((self.steps, *x.shape), dtype=dtype or x.dtype, device=x.device)
-        for t, (out, _) in enumerate(self.simulate(x)):
+        for t, (out, _) in enumerate(self.simulate(x, fired=False)):
             train[t] = out
         return train
 
@@ -229,7 +234,7 @@ class SpikingNeuron(nn.Module, ABC):
             value = self.closed_form(x)[0]
         else:
             value = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
-            for out, _ in self.simulate(x):
+            for out, _ in self.simulate(x, fired=False):
                 value += out
         return value.to(x.dtype)
 

@@ -12,7 +12,8 @@ Both codes carry the same ``q`` (so the same value, bit for bit); they differ in
 
 A step of either code is one comparison of the membrane (in units of ``tau / 2**T``, starting at
 ``q``) with a threshold :meth:`BitSerialCode.threshold`: fire the digit ``sign(v)`` where
-``|v| >= threshold``, then subtract the digit's weight (:func:`las.neurons.mt.bit_step`). The
+``|v| >= threshold`` (:meth:`BitSerialCode.digit`), then subtract the digit's weight
+(:func:`las.neurons.mt.bit_step`). The
 closed-form count is the popcount of the code's digit masks (:meth:`BitSerialCode.masks`).
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Literal
 
+import torch
 from torch import Tensor
 
 from las.neurons.base import popcount
@@ -48,6 +50,11 @@ class BitSerialCode(ABC):
     def threshold(self, T: int, t: int) -> float:
         """Membrane threshold of step ``t`` in units of ``tau / 2**T``: fire where ``|v| >=`` it."""
 
+    def digit(self, v: Tensor, T: int, t: int) -> Tensor:
+        """The digit step ``t`` fires for membranes ``v`` (units): ``sign(v)`` where ``|v| >=``
+        :meth:`threshold`, else 0, in ``v``'s dtype."""
+        return torch.sign(v) * (v.abs() >= self.threshold(T, t))
+
     @abstractmethod
     def masks(self, q: Tensor) -> tuple[Tensor, ...]:
         """Bit masks of the non-zero digits of int64 codes ``q >= 0`` (one mask per digit sign);
@@ -70,6 +77,13 @@ class BinaryCode(BitSerialCode):
 
     def threshold(self, T: int, t: int) -> float:
         return 2.0 ** (T - t)
+
+    def digit(self, v: Tensor, T: int, t: int) -> Tensor:
+        """``floor(v 2**(t-T))``: a binary membrane starts at ``0 <= q < 2**T`` and is below
+        ``2**(T-t+1)`` at step ``t``, so the (exact, power-of-two) scaled membrane lies in
+        ``[0, 2)`` and its floor is the bit, with no comparison or boolean pass. Also exact for
+        fractional membranes (HG units, :mod:`las.neurons.hg`)."""
+        return torch.floor_(v * 2.0 ** (t - T))
 
     def masks(self, q: Tensor) -> tuple[Tensor, ...]:
         return (q,)

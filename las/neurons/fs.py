@@ -64,8 +64,8 @@ class FSNeuron(SpikingNeuron):
     def init_state(self, x: Tensor) -> FSState:
         return FSState(x.double(), self.h, self.d, self.th, self.b)
 
-    def step(self, state: FSState, t: int) -> tuple[Tensor, Tensor, FSState]:
-        return fs_step(state, t)
+    def step(self, state: FSState, t: int, fired: bool = True) -> tuple[Tensor, Tensor, FSState]:
+        return fs_step(state, t)  # the mask is the step itself: returned whether asked or not
 
     def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
         state = self.init_state(x)

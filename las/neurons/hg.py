@@ -500,17 +500,16 @@ class HGNeuron(SpikingNeuron):
 
     def init_state(self, x: Tensor) -> tuple[BitSerialState, Tensor]:
         seg, units = self._route(x)
-        weight = self._delta64[seg] * 2.0**self.K
-        return BitSerialState(torch.ones_like(units), units, weight), self._offset64[seg]
+        return BitSerialState(self._delta64[seg] * 2.0**self.K, units), self._offset64[seg]
 
     def step(
-        self, state: tuple[BitSerialState, Tensor], t: int
-    ) -> tuple[Tensor, Tensor, tuple[BitSerialState, Tensor]]:
+        self, state: tuple[BitSerialState, Tensor], t: int, fired: bool = True
+    ) -> tuple[Tensor, Tensor | None, tuple[BitSerialState, Tensor]]:
         bits, offset = state
-        out, fired, bits = bit_step(bits, t, self.K)
+        out, mask, bits = bit_step(bits, t, self.K, fired=fired)
         if t == 1:
             out = out + offset
-        return out, fired, (bits, offset)
+        return out, mask, (bits, offset)
 
     def closed_form(
         self, x: Tensor, count: bool = False, tally: bool = False

@@ -82,10 +82,10 @@ class IFNeuron(SpikingNeuron):
         weight = sign * (theta / self.T).float().double()
         return IFState(v, current, weight)
 
-    def step(self, state: IFState, t: int) -> tuple[Tensor, Tensor, IFState]:
+    def step(self, state: IFState, t: int, fired: bool = True) -> tuple[Tensor, Tensor, IFState]:
         m = state.v + state.current
-        fired = m >= 1.0
-        return state.weight * fired, fired, state._replace(v=m - fired.double())
+        spiked = m >= 1.0  # the mask is the step itself: returned whether asked or not
+        return state.weight * spiked, spiked, state._replace(v=m - spiked.double())
 
     def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
         state = self.init_state(x)

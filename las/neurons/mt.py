@@ -29,14 +29,16 @@ ROUNDINGS = get_args(Rounding)
 class BitSerialState(NamedTuple):
     """Simulation state of a bit-serial encoder: membrane potential in units of ``tau / 2**T``.
 
-    Units start at the code ``q`` (the floor of ``v(1)``: a sub-unit remainder never reaches the
-    smallest threshold, one unit, so the fired bits are the same); a neuron with ``bits < T``
-    (M12) starts at ``q_bits * 2**(T - bits)``, whose last ``T - bits`` bits are zero.
+    ``scale``: the output of a +1 digit at step ``t`` is ``scale * 2**-t`` (``sign(x) tau`` for
+    an MT code, ``delta 2**K`` for an HG segment; an exact product, so the order of the step's
+    products does not matter). Units start at the code ``q`` (the floor of ``v(1)``: a
+    sub-unit remainder never reaches the smallest threshold, one unit, so the fired bits are
+    the same); a neuron with ``bits < T`` (M12) starts at ``q_bits * 2**(T - bits)``, whose
+    last ``T - bits`` bits are zero.
     """
 
-    sign: Tensor
+    scale: Tensor
     v_units: Tensor
-    tau: Tensor
 
 
 def code_units(magnitude: Tensor, tau: Tensor, T: int, nearest: bool = False) -> Tensor:
@@ -80,21 +82,21 @@ def nearest_correction(q: Tensor, magnitude: Tensor, tau: Tensor, T: int) -> Ten
 
 
 def bit_step(
-    state: BitSerialState, t: int, T: int, code: BitSerialCode = BINARY
-) -> tuple[Tensor, Tensor, BitSerialState]:
-    """One step of M1 (or M11): fire digit ``sign(v)`` where ``|v(t)| >=`` the code's threshold.
+    state: BitSerialState, t: int, T: int, code: BitSerialCode = BINARY, fired: bool = True
+) -> tuple[Tensor, Tensor | None, BitSerialState]:
+    """One step of M1 (or M11): fire the code's digit of the membrane (:meth:`BitSerialCode.digit`).
 
     Works in units of ``tau / 2**T``: the spike weight ``tau * 2**-t`` is the power of two
     ``2**(T-t)`` units and the membrane resets by subtracting the fired digit times it. Every
     subtraction is then exact (Sterbenz; integers for MT codes), so the fired digits are exactly
-    those of ``code`` (:mod:`las.neurons.codes`): the binary digits of ``q``, or its NAF.
-    Returns (weighted output ``sign(x) * digit * tau * 2**-t``, fired mask, next state).
+    those of ``code`` (:mod:`las.neurons.codes`): the binary digits of ``q``, or its NAF. Every
+    product is exact too (a digit is -1, 0 or 1; the rest are powers of two). Returns (weighted
+    output ``scale * digit * 2**-t``, fired mask or None when not ``fired``, next state).
     """
-    fired = state.v_units.abs() >= code.threshold(T, t)
-    digit = torch.sign(state.v_units) * fired
-    v_next = state.v_units - 2.0 ** (T - t) * digit
-    out = state.sign * state.tau * 2.0**-t * digit
-    return out, fired, BitSerialState(state.sign, v_next, state.tau)
+    digit = code.digit(state.v_units, T, t)
+    out = torch.mul(state.scale, digit).mul_(2.0**-t)
+    v_next = torch.sub(state.v_units, digit, alpha=2.0 ** (T - t))
+    return out, digit != 0 if fired else None, BitSerialState(state.scale, v_next)
 
 
 def bit_serial_closed_form(
@@ -380,10 +382,12 @@ class MTNeuron(SpikingNeuron):
         tau = self.threshold(x, magnitude).expand(x.shape)
         q = code_units(magnitude, tau, self.bits, self.rounding == "nearest")
         units = q * 2.0 ** (self.T - self.bits)
-        return BitSerialState(torch.sign(wide), units, tau)
+        return BitSerialState(torch.sign(wide) * tau, units)
 
-    def step(self, state: BitSerialState, t: int) -> tuple[Tensor, Tensor, BitSerialState]:
-        return bit_step(state, t, self.T, self.code)
+    def step(
+        self, state: BitSerialState, t: int, fired: bool = True
+    ) -> tuple[Tensor, Tensor | None, BitSerialState]:
+        return bit_step(state, t, self.T, self.code, fired)
 
     def closed_form(self, x: Tensor, count: bool = False) -> tuple[Tensor, Tensor | None]:
         wide, magnitude = self._widen(x)

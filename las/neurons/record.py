@@ -39,7 +39,10 @@ def record_trains(model: nn.Module, prefix: str) -> Iterator[dict[str, list[Trai
     """Record every train the neurons of ``model`` named ``prefix...`` simulate while inside.
 
     Yields ``module name -> [Train per simulated call]`` (filled as the model runs); the neurons
-    compute exactly as without the record. ``ValueError`` when no neuron matches ``prefix``.
+    compute exactly as without the record. Spike mode streams a train to each of its consumers
+    (:mod:`las.ops.stream`): a neuron simulated again on the very input it just recorded runs
+    the same train once more, which is not recorded twice. ``ValueError`` when no neuron matches
+    ``prefix``.
     """
     neurons = {
         name: m
@@ -49,19 +52,24 @@ def record_trains(model: nn.Module, prefix: str) -> Iterator[dict[str, list[Trai
     if not neurons:
         raise ValueError(f"no spiking neuron of the model is named {prefix!r}...: pick a block")
     trains: dict[str, list[Train]] = {name: [] for name in neurons}
+    last: dict[str, Tensor] = {}  # each neuron's last recorded input
 
     def recording(name: str, neuron: SpikingNeuron):
         original = neuron.simulate
 
-        def simulate(x: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        def simulate(x: Tensor, fired: bool = True) -> Iterator[tuple[Tensor, Tensor | None]]:
+            if last.get(name) is x:  # the same train read again by a second consumer
+                yield from original(x, fired)
+                return
             outputs, spikes = [], []
-            for out, fired in original(x):
+            for out, mask in original(x):  # masks recorded whether the caller asks or not
                 outputs.append(out.double())
-                spikes.append(fired)
-                yield out, fired
+                spikes.append(mask)
+                yield out, mask
             trains[name].append(
                 Train(neuron, x.detach(), torch.stack(outputs), torch.stack(spikes))
             )
+            last[name] = x
 
         return simulate
 

@@ -2,7 +2,7 @@
 
 A composite operator (softmax, norms, FFN) is one function of a backend ``sim``. In ``FastSim``
 values are accumulated activations (what a spike train sums to); in ``SpikeSim`` they are spike
-trains ``[T, ...]`` and every primitive follows M5's per-step formula:
+trains of ``T`` steps and every primitive follows M5's per-step formula:
 
 * ``encode``: fast ``neuron(x)``; spike: the neuron reads the accumulated input, emits its train.
 * ``linear``: fast ``W x + b``; spike ``O(t) = W X(t)`` (+ ``b`` at ``t = 1``).
@@ -23,15 +23,16 @@ trains ``[T, ...]`` and every primitive follows M5's per-step formula:
 Trains may differ in length (``T`` steps of MT/OAT trains, ``K`` of HG trains): a product pads
 the shorter with silent steps. Summing a spike-mode result over ``t`` gives the fast-mode result
 up to floating-point rounding of the sums (trains are kept in the working dtype; accumulated
-inputs of neurons are summed in float64). Each step depends only on the cumulative sums up to
-it, so all steps are computed in one batched call (dim 0 is time): the per-step arithmetic is
-exactly the formula above. Linear maps, bilinear maps and nonlinearities passed in therefore act
-on trailing dimensions.
+inputs of neurons and running sums of products are summed in float64). Trains are streams
+(:class:`las.ops.stream.SpikeStream`): each primitive computes one step at a time as its consumer
+reads it, so a composite operator holds a step of every train it passes, never a whole train;
+a neuron layer reads its whole input stream into one accumulator before it emits (M6).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import zip_longest
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +42,7 @@ from las.modes import Mode
 from las.neurons.base import SpikingNeuron
 from las.ops import fused
 from las.ops.maximum import eliminate, survivor_value
+from las.ops.stream import SpikeStream, as_stream
 
 Linear = Callable[[Tensor], Tensor]
 Bilinear = Callable[[Tensor, Tensor], Tensor]
@@ -92,89 +94,100 @@ class FastSim:
 
 
 class SpikeSim:
-    """Per-step simulation on spike trains ``[T, ...]``."""
+    """Per-step simulation on spike trains, passed as :class:`las.ops.stream.SpikeStream`.
+
+    Every primitive returns a stream that computes its steps when read, so an operator holds one
+    step of each train (and a step of state) instead of ``T`` (M6). Inputs may also be stored
+    trains ``[T, ...]`` (read step by step).
+    """
 
     mode = Mode.SPIKE
 
     def __init__(self, T: int) -> None:
         self.T = T
 
-    def lift(self, x: Tensor) -> Tensor:
-        """An input value as a train: the whole value arrives at step 1."""
-        train = torch.zeros((self.T, *x.shape), dtype=x.dtype, device=x.device)
-        train[0] = x
-        return train
+    def lift(self, x: Tensor) -> SpikeStream:
+        """An input value as a train: the whole value arrives at step 1 (its sum is ``x``)."""
+        silent = torch.zeros((), dtype=x.dtype, device=x.device).expand(x.shape)
+        return SpikeStream(self.T, lambda: iter([x, *[silent] * (self.T - 1)]), total=x)
 
-    def accumulate(self, v: Tensor) -> Tensor:
-        """``S(T)``: the train summed over time in float64, cast back to its dtype.
+    def accumulate(self, v: Tensor | SpikeStream) -> Tensor:
+        """``S(T)``: the train summed over time in float64 (step by step into one accumulator),
+        cast back to its dtype (:meth:`SpikeStream.total`)."""
+        return as_stream(v).total()
 
-        A float64 train is summed as it is; a narrower one step by step into one float64
-        accumulator (1/T of a train) instead of through a float64 copy of the whole train (twice
-        its memory). Partial sums of float32 steps are exact in float64 unless the steps span
-        more than 29 binary orders of magnitude, so the order of summation does not matter.
-        """
-        if v.dtype == torch.float64:
-            return v.sum(0)
-        total = v[0].double()
-        for step in v[1:]:
-            total += step
-        return total.to(v.dtype)
-
-    def encode(self, neuron: nn.Module, v: Tensor) -> Tensor:
+    def encode(self, neuron: nn.Module, v: Tensor | SpikeStream) -> SpikeStream:
         """A neuron layer reads its producers' accumulated input and emits its own train (M6)."""
+        if neuron.steps != self.T:
+            raise ValueError(f"neuron has {neuron.steps} steps but the operator runs {self.T}")
+        return SpikeStream.of_neuron(neuron, self.accumulate(v))
+
+    def linear(
+        self, v: Tensor | SpikeStream, weight: Tensor, bias: Tensor | None = None
+    ) -> SpikeStream:
+        def step(t: int, s: Tensor) -> Tensor:
+            out = F.linear(s, weight)
+            if bias is not None and t == 0:
+                out += bias
+            return out
+
+        return as_stream(v).map(step)
+
+    def affine(self, fn: Linear, v: Tensor | SpikeStream) -> SpikeStream:
+        return as_stream(v).map(lambda t, s: fn(s))
+
+    def shift(self, v: Tensor | SpikeStream, c: Tensor | float) -> SpikeStream:
+        def step(t: int, s: Tensor) -> Tensor:
+            constant = torch.as_tensor(c, dtype=s.dtype, device=s.device)
+            if t == 0:
+                return s + constant
+            return s.expand(torch.broadcast_shapes(s.shape, constant.shape))
+
+        return as_stream(v).map(step)
+
+    def product(
+        self, a: Tensor | SpikeStream, b: Tensor | SpikeStream, fn: Bilinear = torch.mul
+    ) -> SpikeStream:
+        """``O(t) = fn(S_A(t), S_B(t)) - fn(S_A(t-1), S_B(t-1))``; the shorter train continues
+        with silent steps. Running sums are kept in float64 and cast to the steps' dtype for
+        ``fn`` (as a cumulative sum over a stored train computes them)."""
+        a, b = as_stream(a), as_stream(b)
+
+        def steps() -> Iterator[Tensor]:
+            sums: list[Tensor | None] = [None, None]
+            dtypes: list[torch.dtype | None] = [None, None]
+            previous = None
+            for pair in zip_longest(a, b):
+                for i, step in enumerate(pair):
+                    if step is not None:
+                        sums[i] = step.double() if sums[i] is None else sums[i] + step
+                        dtypes[i] = step.dtype
+                current = fn(*(s.to(d) for s, d in zip(sums, dtypes, strict=True)))
+                yield current if previous is None else current - previous
+                previous = current
+
+        return SpikeStream(max(a.steps, b.steps), steps)
+
+    def nonlinear(self, g: nn.Module, v: Tensor | SpikeStream) -> SpikeStream:
         x = self.accumulate(v)
-        train = neuron.spikes(x)
-        if train.shape[0] != self.T:
-            raise ValueError(f"neuron has {train.shape[0]} steps but the operator runs {self.T}")
-        return train
+        return SpikeStream.of_neuron(g, x) if isinstance(g, SpikingNeuron) else self.lift(g(x))
 
-    def linear(self, v: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-        out = F.linear(v, weight)
-        if bias is not None:
-            out[0] += bias
-        return out
+    def row_max(
+        self, neuron: nn.Module, v: Tensor | SpikeStream, keep: Tensor | None = None
+    ) -> Tensor:
+        """M13 on the neuron's train: each row's first survivor's accumulated code, ``[..., 1]``.
 
-    def affine(self, fn: Linear, v: Tensor) -> Tensor:
-        return fn(v)
-
-    def shift(self, v: Tensor, c: Tensor | float) -> Tensor:
-        c = torch.as_tensor(c, dtype=v.dtype, device=v.device)
-        out = v.expand(torch.broadcast_shapes(v.shape, c.shape)).clone()
-        out[0] += c
-        return out
-
-    def product(self, a: Tensor, b: Tensor, fn: Bilinear = torch.mul) -> Tensor:
-        steps = max(a.shape[0], b.shape[0])
-        return _difference(fn(_padded(a, steps).cumsum(0), _padded(b, steps).cumsum(0)))
-
-    def nonlinear(self, g: nn.Module, v: Tensor) -> Tensor:
-        x = self.accumulate(v)
-        return g.spikes(x) if isinstance(g, SpikingNeuron) else self.lift(g(x))
-
-    def row_max(self, neuron: nn.Module, v: Tensor, keep: Tensor | None = None) -> Tensor:
-        """M13 on the neuron's train: each row's first survivor's accumulated code, ``[..., 1]``."""
+        Two passes over the neuron's train (its own length: binary even in a NAF model, M13 needs
+        bits): its sum (the codes, whose signs rank them first), then the elimination.
+        """
         x = self.accumulate(v)
         if not isinstance(neuron, SpikingNeuron):
             return FastSim().row_max(neuron, x, keep)
-        train = neuron.spikes(x)  # its own length: binary even in a NAF model (M13 needs bits)
+        train = SpikeStream.of_neuron(neuron, x)
+        codes = train.total()
         valid = torch.ones_like(x, dtype=torch.bool) if keep is None else keep.expand(x.shape)
-        survivors, _ = eliminate(train != 0, (train > 0).any(0), valid)
-        return survivor_value(self.accumulate(train), survivors)
-
-
-def _padded(train: Tensor, steps: int) -> Tensor:
-    """``train`` followed by silent steps up to ``steps``."""
-    if train.shape[0] == steps:
-        return train
-    silent = train.new_zeros((steps - train.shape[0], *train.shape[1:]))
-    return torch.cat([train, silent])
-
-
-def _difference(cumulative: Tensor) -> Tensor:
-    """``O(t) = C(t) - C(t-1)`` with ``C(0) = 0`` along dim 0."""
-    out = cumulative.clone()
-    out[1:] -= cumulative[:-1]
-    return out
+        survivors, _ = eliminate((step != 0 for step in train), codes > 0, valid)
+        return survivor_value(codes, survivors)
 
 
 Sim = FastSim | SpikeSim

@@ -57,9 +57,10 @@ def spiking_softmax(
         )
         if out is not None:
             return out
-    shifted = sim.lift(sim.accumulate(scores) - reference)
+    accumulated = sim.accumulate(scores)
+    shifted = sim.lift(accumulated - reference)
     if keep is not None:
-        gate = keep.to(scores.dtype)
+        gate = keep.to(accumulated.dtype)
         shifted = sim.affine(lambda s: s * gate, shifted)
         e = sim.affine(lambda s: s * gate, sim.nonlinear(exp, shifted))
     else:
@@ -69,7 +70,7 @@ def spiking_softmax(
         # A fully masked row (e.g. a left-padding query) has no synapse at all: a constant 1 on
         # its row sum keeps 1/x in range and its probabilities are exactly 0.
         empty = ~keep.any(-1, keepdim=True)
-        total = sim.shift(total, empty.to(scores.dtype))
+        total = sim.shift(total, empty.to(accumulated.dtype))
     inverse = sim.nonlinear(reciprocal, total)
     return sim.encode(probability, sim.product(e, inverse))
 
@@ -171,8 +172,8 @@ def spiking_ffn(
     """
     encoded = sim.encode(neurons["input"], x)
     up = sim.linear(encoded, w_in, b_in)
-    if fused_gate:
-        gate, up = up.chunk(2, dim=-1)
+    if fused_gate:  # halves of one train: a selection of features, linear (free)
+        gate, up = (sim.affine(lambda s, i=i: s.chunk(2, dim=-1)[i], up) for i in (0, 1))
     else:
         gate = None if w_gate is None else sim.linear(encoded, w_gate, b_gate)
     if gate is None:

@@ -87,6 +87,29 @@ def test_the_neurons_steps_fire_the_textbook_digits_msb_first(reference, mode):
     assert torch.equal(neuron.count(x), torch.cat([reference.ne(0).sum(1)] * 2))
 
 
+def test_binary_digits_by_floor_are_the_thresholds_digits_at_every_reachable_membrane():
+    """:meth:`BinaryCode.digit` (a floor, no comparison) against the generic rule (``sign(v)``
+    where ``|v| >=`` the threshold) on every membrane a binary train reaches: step ``t`` sees
+    ``q mod 2**(T-t+1)`` for every 16-bit code, and fractional HG units below the same bound."""
+    fractions = torch.rand(2**T, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for t in range(1, T + 1):
+        for v in (Q.double() % 2 ** (T - t + 1), fractions * 2 ** (T - t + 1)):
+            generic = torch.sign(v) * (v.abs() >= BINARY.threshold(T, t))
+            assert torch.equal(BINARY.digit(v, T, t), generic)
+
+
+@pytest.mark.parametrize("code", ["binary", "naf"])
+def test_outputs_without_the_fired_masks_are_the_same_train(code):
+    neuron = MTNeuron(1.0, T, code=code)
+    x = torch.cat([Q, -Q]).float() * 2.0**-T
+    with_masks = list(neuron.simulate(x))
+    without = list(neuron.simulate(x, fired=False))
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(with_masks, without, strict=True))
+    assert all(mask is None for _, mask in without)
+    masks = torch.stack([mask for _, mask in with_masks])
+    assert torch.equal(masks.sum(0), neuron.count(x))
+
+
 def test_codes_are_named_and_unknown_names_refused():
     assert code_named("naf") is NAF and code_named(BINARY) is BINARY
     assert set(CODES) == {"binary", "naf"}
