@@ -75,6 +75,33 @@ def test_a_function_runs_eagerly_until_its_elements_pay_for_a_compile(monkeypatc
     assert made == ["fused_code_value"] and "mt" in compiled._compiled
 
 
+def _scaled_floor(x: torch.Tensor, bits: int) -> torch.Tensor:
+    return (x * 2.0**bits).floor()
+
+
+def test_integer_arguments_compile_as_constants_and_the_dynamo_config_is_restored(monkeypatch):
+    """Each distinct integer is its own specialised graph (a symbolic one would guard on
+    nothing), and the caller's dynamo settings are back after every call, failed or not."""
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(compiled, "EAGER_ELEMENTS", 0)
+    monkeypatch.setattr(compiled, "_compiled", {})
+    monkeypatch.setattr(compiled, "ENABLED", True)  # a failed call below switches it off
+    config = torch._dynamo.config
+    before = {key: getattr(config, key) for key in compiled.DYNAMO_CONFIG}
+    x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(3))
+    graphs = counters["stats"]["unique_graphs"]
+    for bits in (16, 15, 14, 16):
+        assert torch.equal(
+            compiled.run("scaled_floor", _scaled_floor, x, bits), _scaled_floor(x, bits)
+        )
+        assert {key: getattr(config, key) for key in compiled.DYNAMO_CONFIG} == before
+    assert counters["stats"]["unique_graphs"] - graphs == 3  # 16, 15, 14: constants, 16 cached
+    with pytest.raises(TypeError), pytest.warns(UserWarning, match="not compiled"):
+        compiled.run("scaled_floor", _scaled_floor, x)  # the eager retry fails the same way
+    assert {key: getattr(config, key) for key in compiled.DYNAMO_CONFIG} == before
+
+
 def test_fused_oat_equals_the_closed_form():
     gen = torch.Generator().manual_seed(1)
     nor = torch.rand(SHAPE[1], generator=gen) * 0.5 + 0.1
