@@ -75,7 +75,7 @@ def run(name: str, fn: Callable, *args):
             return fn(*args)
         _compiled[name] = torch.compile(fn, dynamic=True, options=INDUCTOR_OPTIONS)
     # DYNAMO_CONFIG set for the call and restored after it: what ``config.patch`` does, at a
-    # third of its cost (about 20 us per call, a few hundred calls per forward).
+    # third of its cost (about 12 instead of 35 us per call, a few hundred calls per forward).
     config = torch._dynamo.config
     saved = [getattr(config, key) for key in DYNAMO_CONFIG]
     try:
